@@ -1,0 +1,110 @@
+/*
+ * limits.h: every limit of cairn, in one place, each with the reason for its
+ * value (in the manner of SQLite's sqliteLimit.h).
+ *
+ * A limit is enforced where input enters (decoders, RPC, API calls) and the
+ * violation is an operating error (a negative cairn_err), never a crash.
+ * Relations between limits are checked at compile time at the bottom.
+ */
+#ifndef CAIRN_COMMON_LIMITS_H
+#define CAIRN_COMMON_LIMITS_H
+
+#include <stdint.h>
+
+/* --- files and names ---------------------------------------------------- */
+
+/* POSIX NAME_MAX on Linux; FUSE and every local file system agree. */
+#define CAIRN_NAME_MAX 255u
+/* Longest path the CLI and library accept: Linux PATH_MAX. */
+#define CAIRN_PATH_MAX 4096u
+/* Deepest directory nesting a path may name: bounds resolution work per call
+ * (each component is one lookup) well above any real tree. */
+#define CAIRN_PATH_DEPTH_MAX 256u
+/* Longest symlink target: PATH_MAX, as Linux. */
+#define CAIRN_SYMLINK_MAX 4096u
+/* Symlinks followed in one resolution before ELOOP: Linux's MAXSYMLINKS. */
+#define CAIRN_SYMLINK_FOLLOW_MAX 40u
+/* Hard links per inode: nlink is stored in 32 bits; Linux ext4 uses 65000. */
+#define CAIRN_LINK_MAX 65000u
+/* xattr name: Linux XATTR_NAME_MAX. */
+#define CAIRN_XATTR_NAME_MAX 255u
+/* xattr value: 64 KiB as Linux XATTR_SIZE_MAX; metadata stays small. */
+#define CAIRN_XATTR_VALUE_MAX (64u * 1024u)
+/* xattrs per inode: keeps one inode's metadata within one frame. */
+#define CAIRN_XATTR_COUNT_MAX 128u
+
+/* --- data ------------------------------------------------------------- */
+
+/* Chunk size: large chunks keep the chunk map small (GFS, MooseFS use 64 MiB). */
+#define CAIRN_CHUNK_SIZE (64u * 1024u * 1024u)
+/* Checksum block: the unit of CRC32C verification on disk and of read I/O. */
+#define CAIRN_BLOCK_SIZE (64u * 1024u)
+/* Largest file: 2^16 chunks of 64 MiB = 4 TiB keeps chunk indexes in 16 bits
+ * of headroom below 2^32 while being above any file this project targets. */
+#define CAIRN_FILE_SIZE_MAX ((uint64_t)CAIRN_CHUNK_SIZE * 65536u)
+/* Replication goal: 1..9 copies, as MooseFS goals. */
+#define CAIRN_GOAL_MAX 9u
+
+/* --- wire and RPC ------------------------------------------------------ */
+
+/* Largest frame payload: one 1 MiB data piece plus headers, or a batch of
+ * Raft entries / a snapshot piece. Bounds the memory one connection can pin. */
+#define CAIRN_FRAME_PAYLOAD_MAX (4u * 1024u * 1024u)
+/* Requests in flight per client connection: back-pressure instead of an
+ * unbounded queue; enough to pipeline a 64-client benchmark over one link. */
+#define CAIRN_RPC_INFLIGHT_MAX 1024u
+/* Connections one server accepts at once: bounds server memory at
+ * CONN_MAX * FRAME_PAYLOAD_MAX in the worst case of all reading a frame. */
+#define CAIRN_RPC_CONN_MAX 1024u
+/* A connection that has started a frame must finish it within this time;
+ * a slow or stalled client cannot pin a buffer forever. */
+#define CAIRN_RPC_FRAME_TIMEOUT_MS 10000u
+/* The authentication handshake must complete within this time. */
+#define CAIRN_RPC_AUTH_TIMEOUT_MS 5000u
+/* Bytes queued for writing on one connection before the server stops reading
+ * from it (a client that does not read its replies is not served more). */
+#define CAIRN_RPC_WRITE_QUEUE_MAX (16u * 1024u * 1024u)
+/* Reconnect backoff bounds for clients. */
+#define CAIRN_RPC_BACKOFF_MIN_MS 10u
+#define CAIRN_RPC_BACKOFF_MAX_MS 2000u
+/* Addresses a client may be given (metadata group members). */
+#define CAIRN_RPC_ADDRS_MAX 16u
+/* Cluster secret file: at least 16 bytes of secret, at most 4 KiB. */
+#define CAIRN_SECRET_MIN 16u
+#define CAIRN_SECRET_MAX 4096u
+
+/* --- consensus -------------------------------------------------------- */
+
+/* Voters + learners in one Raft group: metadata groups are 3..7 voters. */
+#define CAIRN_RAFT_NODES_MAX 16u
+/* Entries in one append message: batching with a bound per message. */
+#define CAIRN_RAFT_APPEND_ENTRIES_MAX 1024u
+/* Bytes of entries in one append message: stays below the frame limit. */
+#define CAIRN_RAFT_APPEND_BYTES_MAX (1024u * 1024u)
+/* Append messages in flight to one follower (pipelining window). */
+#define CAIRN_RAFT_INFLIGHT_MAX 256u
+/* Largest single proposal. */
+#define CAIRN_RAFT_PROPOSAL_MAX (1024u * 1024u)
+/* Pending ReadIndex requests on a leader. */
+#define CAIRN_RAFT_READS_MAX 4096u
+
+/* --- sessions and locks ----------------------------------------------- */
+
+/* Client sessions the metadata group tracks at once. */
+#define CAIRN_SESSIONS_MAX 65536u
+/* Lock name length. */
+#define CAIRN_LOCK_NAME_MAX 255u
+/* Operations in one metadata transaction: one Raft entry, one frame. */
+#define CAIRN_TXN_OPS_MAX 128u
+
+_Static_assert(CAIRN_CHUNK_SIZE % CAIRN_BLOCK_SIZE == 0,
+               "a chunk is a whole number of checksum blocks");
+_Static_assert(CAIRN_RAFT_APPEND_BYTES_MAX < CAIRN_FRAME_PAYLOAD_MAX,
+               "an append batch fits in one frame");
+_Static_assert(CAIRN_RAFT_PROPOSAL_MAX < CAIRN_FRAME_PAYLOAD_MAX,
+               "a proposal fits in one frame");
+_Static_assert(CAIRN_XATTR_VALUE_MAX < CAIRN_FRAME_PAYLOAD_MAX,
+               "an xattr value fits in one frame");
+_Static_assert(CAIRN_RPC_BACKOFF_MIN_MS < CAIRN_RPC_BACKOFF_MAX_MS, "backoff range");
+
+#endif
