@@ -1,0 +1,81 @@
+/*
+ * lincheck.h: a linearizability checker for recorded client histories
+ * (Wing & Gong's search with Lowe's memoization of (linearized set, state),
+ * as in Knossos and Porcupine), used by the Raft simulator, the cluster
+ * tests and the lock tests.
+ *
+ * A history is a list of operations, each with the time it was invoked and
+ * the time its answer arrived. An operation whose outcome is unknown (the
+ * client timed out or crashed) has ret_time = LIN_TIME_INF: it may have
+ * taken effect at any point after its call, or never.
+ *
+ * The caller supplies a sequential model: a fixed-size state, an init
+ * function and a step function that says whether an operation with its
+ * recorded result is legal from a state (and applies it). Histories are
+ * checked one partition at a time when the model has a partition key
+ * (operations on different keys of a key-value store are independent:
+ * P-compositionality), which keeps the search small.
+ *
+ * Memory: lin_check allocates its own working memory and frees it before
+ * returning. Thread safety: no global state.
+ */
+#ifndef CAIRN_LINCHECK_H
+#define CAIRN_LINCHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LIN_TIME_INF UINT64_MAX
+/* Largest state a model may use (bytes), and longest history per partition. */
+#define LIN_STATE_MAX 256u
+#define LIN_OPS_MAX 100000u
+
+struct lin_op {
+    uint64_t client;    /* who issued it (for reports) */
+    uint64_t call_time; /* invocation */
+    uint64_t ret_time;  /* response, or LIN_TIME_INF if unknown */
+    uint32_t kind;      /* model-specific operation kind */
+    uint64_t key;       /* partition key (models with partitioned = 1) */
+    uint64_t arg[2];    /* model-specific arguments */
+    uint64_t out[2];    /* model-specific recorded results (ignored if unknown) */
+};
+
+struct lin_model {
+    const char *name;
+    size_t state_size; /* <= LIN_STATE_MAX */
+    int partitioned;   /* check each key's operations separately */
+    void (*init)(void *state);
+    /* Return 1 and update state if op (with its recorded out[] when known,
+     * i.e. ret_time != LIN_TIME_INF) is legal from state; 0 otherwise.
+     * Must not modify state when returning 0. */
+    int (*step)(void *state, const struct lin_op *op);
+    /* Print one op for reports (optional; NULL prints kind/args). */
+    void (*describe)(const struct lin_op *op, char *out, size_t outlen);
+};
+
+enum lin_verdict {
+    LIN_OK = 0,            /* linearizable */
+    LIN_VIOLATION = 1,     /* no linearization exists */
+    LIN_GAVE_UP = 2,       /* search budget exhausted (counts as failure in tests) */
+};
+
+struct lin_result {
+    enum lin_verdict verdict;
+    uint64_t bad_key;        /* partition that failed */
+    size_t explored;         /* search steps taken */
+    char report[2048];       /* human explanation of a violation */
+};
+
+/* Check ops[0..n). budget bounds the search steps (0 = default 10^8). */
+enum lin_verdict lin_check(const struct lin_model *m, const struct lin_op *ops, size_t n,
+                           uint64_t budget, struct lin_result *res);
+
+/* A key-value register model over u64 keys and values, value 0 = absent.
+ *   LIN_KV_GET:  out[0] = value read
+ *   LIN_KV_PUT:  arg[0] = value written
+ *   LIN_KV_CAS:  arg[0] = expected, arg[1] = new, out[0] = 1 if swapped
+ * Partitioned by key. */
+enum { LIN_KV_GET = 1, LIN_KV_PUT = 2, LIN_KV_CAS = 3 };
+extern const struct lin_model lin_model_kv;
+
+#endif
