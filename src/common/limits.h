@@ -97,6 +97,64 @@
 /* Operations in one metadata transaction: one Raft entry, one frame. */
 #define CAIRN_TXN_OPS_MAX 128u
 
+/* --- metadata state machine (src/meta) ---------------------------------- */
+
+/* Supplementary groups carried with each request's credentials: Linux FUSE
+ * and NFS AUTH_SYS (16) callers rarely have more; bounds every command. */
+#define CAIRN_GROUPS_MAX 32u
+/* Inode numbers stay below 2^48 so (inode, chunk index < 2^16) packs into one
+ * u64 key; at a million creates per second that lasts for 8 years. */
+#define CAIRN_INO_MAX (1ull << 48)
+/* Entries in one readdir reply: bounds the reply (about 270 KiB at most). */
+#define CAIRN_READDIR_MAX 1024u
+/* Chunk-map entries in one reply (64 GiB of file per call). */
+#define CAIRN_CHUNKS_QUERY_MAX 1024u
+/* Chunk servers in the node registry. */
+#define CAIRN_NODES_MAX 4096u
+/* A chunk server's address ("host:port") and rack/zone label. */
+#define CAIRN_NODE_ADDR_MAX 255u
+#define CAIRN_NODE_LABEL_MAX 64u
+/* Chunk writes pending (allocated, not yet committed or aborted) at once. */
+#define CAIRN_PENDING_WRITES_MAX 65536u
+/* Outbox ids acknowledged by one command. */
+#define CAIRN_OUTBOX_ACK_MAX 1024u
+/* Session lease bounds: shorter would expire sessions on a GC pause, longer
+ * keeps a dead client's locks and dedup state for too long. */
+#define CAIRN_SESSION_LEASE_MIN_MS 1000u
+#define CAIRN_SESSION_LEASE_MAX_MS 600000u
+
+/* --- durable Raft storage (src/raftio) --------------------------------- */
+
+/* WAL segment size: a segment is sealed once the next record would pass it.
+ * 64 MiB as etcd: rollover (two fsyncs) is rare, compaction frees space in
+ * useful steps, and recovery holds one segment in memory at a time. */
+#define CAIRN_WAL_SEGMENT_BYTES (64u * 1024u * 1024u)
+/* Largest segment size a caller may configure, and the largest segment file
+ * recovery reads: bounds recovery memory against a damaged file size. */
+#define CAIRN_WAL_SEGMENT_BYTES_MAX (1024u * 1024u * 1024u)
+/* Largest snapshot file loaded at start: the metadata state of tens of
+ * millions of files at under 200 bytes each, with room to spare. */
+#define CAIRN_SNAPSHOT_BYTES_MAX (16ull * 1024u * 1024u * 1024u)
+/* Snapshots kept on disk: the newest, and one older to fall back on if the
+ * newest is found corrupt (the log is kept back to the older one). */
+#define CAIRN_SNAPSHOTS_KEPT 2u
+/* Bytes of entries queued to the raftio writer thread: the loop thread gets
+ * CAIRN_LIMIT (back-pressure) instead of queueing without bound. */
+#define CAIRN_RAFTIO_QUEUE_BYTES_MAX (64u * 1024u * 1024u)
+
+/* --- metadata daemon (src/metad) and its transport ------------------------ */
+
+/* A metadata member's address "host:port": numeric IPv4 or bracketed IPv6
+ * with a port is at most 47 bytes; fits an error message (NOTLEADER hint). */
+#define CAIRN_MEMBER_ADDR_MAX 64u
+/* Client requests waiting in one metadata server (proposed and not yet
+ * applied, or waiting for a ReadIndex round): back-pressure with
+ * CAIRN_LIMIT beyond it; 64 clients x CAIRN_RPC_INFLIGHT_MAX would be far
+ * more than one Raft group applies in a second. */
+#define CAIRN_METAD_PENDING_MAX 65536u
+/* Snapshot transfers one receiver assembles at once (one per sender). */
+#define CAIRN_SNAP_RECV_MAX 4u
+
 _Static_assert(CAIRN_CHUNK_SIZE % CAIRN_BLOCK_SIZE == 0,
                "a chunk is a whole number of checksum blocks");
 _Static_assert(CAIRN_RAFT_APPEND_BYTES_MAX < CAIRN_FRAME_PAYLOAD_MAX,
@@ -106,5 +164,10 @@ _Static_assert(CAIRN_RAFT_PROPOSAL_MAX < CAIRN_FRAME_PAYLOAD_MAX,
 _Static_assert(CAIRN_XATTR_VALUE_MAX < CAIRN_FRAME_PAYLOAD_MAX,
                "an xattr value fits in one frame");
 _Static_assert(CAIRN_RPC_BACKOFF_MIN_MS < CAIRN_RPC_BACKOFF_MAX_MS, "backoff range");
+_Static_assert(CAIRN_FILE_SIZE_MAX / CAIRN_CHUNK_SIZE <= 65536u,
+               "a chunk index fits in 16 bits beside a 48-bit inode number");
+_Static_assert(CAIRN_RAFT_PROPOSAL_MAX + 64u < CAIRN_WAL_SEGMENT_BYTES,
+               "one WAL record fits in a segment");
+_Static_assert(CAIRN_WAL_SEGMENT_BYTES <= CAIRN_WAL_SEGMENT_BYTES_MAX, "segment size bounds");
 
 #endif

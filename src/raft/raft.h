@@ -14,7 +14,8 @@
  *     raft_read_index(r, ctx)           on the leader, for linearizable reads
  *     if (raft_has_ready(r)) {
  *         raft_ready(r, &rd);
- *         1. if rd.snapshot: persist it, install it in the state machine;
+ *         1. if rd.snapshot: persist it, install it in the state machine,
+ *            and drop every stored entry (the log restarts after it);
  *         2. persist rd.entries (first delete any stored entries with index
  *            >= rd.entries[0].index: they conflict and are replaced);
  *         3. if rd.has_hard_state: persist rd.hard_state (atomically);
@@ -118,6 +119,9 @@ enum raft_msg_type {
     RAFT_MSG_TIMEOUT_NOW = 10,  /* leadership transfer: campaign now */
 };
 #define RAFT_MSG_TYPE_MAX 10
+/* VOTE/PREVOTE context of a campaign started by TIMEOUT_NOW: voters grant it
+ * even inside a leader lease (CheckQuorum). */
+#define RAFT_VOTE_CTX_TRANSFER 1u
 
 /* One message between two cores. Field use by type:
  *   APP: term, log_term/index (of the entry before entries), entries, commit
@@ -186,7 +190,11 @@ struct raft_config {
 
 /* What a restarting node recovered from its disk. For a brand-new group,
  * pass a snapshot meta with index 0 and the initial configuration in
- * snapshot_meta.conf, no entries, zero hard state. */
+ * snapshot_meta.conf, no entries, zero hard state. A node that joins the
+ * group later starts the same way, with the group's *initial*
+ * configuration (index 0 stands for the same state everywhere): it learns
+ * later changes from the log or a snapshot, and is not a member (does not
+ * campaign) until a committed change adds it. */
 struct raft_restore {
     struct raft_hard_state hard_state;
     struct raft_snapshot_meta snapshot_meta;
@@ -194,6 +202,11 @@ struct raft_restore {
     const struct raft_entry *entries;
     size_t n_entries;
     uint64_t applied; /* last index the state machine had applied (>= snapshot index) */
+    /* The snapshot's bytes (copied), served to followers that fall behind
+     * the compacted log. NULL if snapshot_meta.index is 0; if NULL with a
+     * nonzero index, no snapshot can be sent until raft_snapshot_taken(). */
+    const void *snapshot_data;
+    size_t snapshot_len;
 };
 
 struct raft;
@@ -228,6 +241,10 @@ void raft_advance(struct raft *r, const struct raft_ready *rd);
  * the core keeps a copy of data for followers that need it and drops log
  * entries up to index (log compaction). */
 int raft_snapshot_taken(struct raft *r, uint64_t index, const void *data, size_t len);
+/* Meta of the latest snapshot the core holds (taken or installed): what the
+ * shell persists beside the snapshot bytes after raft_snapshot_taken(), as
+ * its configuration is the one in effect at its index. Index 0 if none. */
+void raft_get_snapshot_meta(const struct raft *r, struct raft_snapshot_meta *meta);
 /* The shell could not deliver a message to `to` (connection down): the
  * leader goes back to probing that follower. */
 void raft_report_unreachable(struct raft *r, uint64_t to);

@@ -34,7 +34,7 @@
 #define WIRE_TRAILER_SIZE 4u
 
 /* Flags: a reply carries WIRE_FLAG_REPLY; an error reply also WIRE_FLAG_ERROR
- * and a payload of one i32 cairn_err code and a u16 message. */
+ * and a payload laid out as WIRE_ERROR (wire.h): i32 code, str16 message. */
 #define WIRE_FLAG_REPLY 0x1u
 #define WIRE_FLAG_ERROR 0x2u
 #define WIRE_FLAGS_KNOWN (WIRE_FLAG_REPLY | WIRE_FLAG_ERROR)

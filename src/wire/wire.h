@@ -64,6 +64,52 @@ enum wire_type {
      * Snapshots larger than one frame are carried by a chunked transfer that
      * the metadata-service issue adds. */
     WIRE_RAFT = 16,
+
+    /* RAFT_SNAP_CHUNK: one piece of a snapshot too large for one frame
+     * (one-way, leader -> follower). The receiver assembles pieces in order
+     * and steps the whole RAFT_MSG_SNAP when the last piece arrives; a gap
+     * or a new transfer id discards what was assembled.
+     *   u64 transfer_id, u64 offset, u64 total_len (<= CAIRN_SNAPSHOT_BYTES_MAX),
+     *   u8 last (0/1), bytes piece (<= CAIRN_RAFT_APPEND_BYTES_MAX);
+     *   the piece with offset 0 is preceded by the WIRE_RAFT encoding of the
+     *   SNAP message without its data: bytes header_msg. Layout of the first
+     *   piece: the fields above, then bytes header_msg. */
+    WIRE_RAFT_SNAP_CHUNK = 17,
+
+    /* --- metadata service (cairn meta), client -> any metadata server ----
+     * A server that is not the leader answers any of these with an error
+     * reply CAIRN_NOTLEADER whose message is the leader's client address
+     * "host:port" (empty when no leader is known); the client follows it. */
+
+    /* META_CMD: bytes cmd (a command of src/meta/cmd.h, <= CAIRN_RAFT_PROPOSAL_MAX).
+     * The leader stamps now_ns into the command, proposes it and answers
+     * once it is applied.
+     * META_CMD_REPLY: u64 index (log index the command was applied at),
+     *   bytes reply (the state machine's reply, cmd.h). */
+    WIRE_META_CMD = 32,
+    WIRE_META_CMD_REPLY = 33,
+    /* META_QUERY: bytes query (a READ-class command of cmd.h). The leader
+     * serves it after a ReadIndex round (linearizable).
+     * META_QUERY_REPLY: bytes reply. */
+    WIRE_META_QUERY = 34,
+    WIRE_META_QUERY_REPLY = 35,
+    /* META_STATUS: empty. Any member answers (no redirect).
+     * META_STATUS_REPLY: u64 id, u8 role (enum raft_role), u64 term,
+     *   u64 leader, str16 leader_addr, u64 commit, u64 applied,
+     *   u64 snapshot_index, u64 digest (of the applied state),
+     *   u32 n_members, then per member: u64 id, u8 voter (0/1),
+     *   str16 addr. */
+    WIRE_META_STATUS = 36,
+    WIRE_META_STATUS_REPLY = 37,
+    /* META_MEMBER: membership change of the metadata group (leader only).
+     *   u8 op (enum raft_conf_op), u64 node, str16 addr ("host:port").
+     * META_MEMBER_REPLY: u64 index of the committed change. */
+    WIRE_META_MEMBER = 38,
+    WIRE_META_MEMBER_REPLY = 39,
+    /* META_TRANSFER: u64 target. Leader hands leadership to target.
+     * META_TRANSFER_REPLY: empty. */
+    WIRE_META_TRANSFER = 40,
+    WIRE_META_TRANSFER_REPLY = 41,
 };
 
 #define WIRE_ERROR_MSG_MAX 1024u

@@ -16,8 +16,22 @@
  * (operations on different keys of a key-value store are independent:
  * P-compositionality), which keeps the search small.
  *
+ * Times: an operation A precedes B only if A.ret_time < B.call_time; equal
+ * times count as concurrent (events within one tick have no known order).
+ * Model states are compared byte for byte (the search memoizes them), so a
+ * model's init and step must write every byte of the state (no padding
+ * garbage); the state pointer is aligned for any scalar type.
+ *
+ * Cost: about linear in the history for a few concurrent clients per key
+ * and a few ops with unknown outcome per key; it grows steeply with both
+ * (on one key, 16 clients always in flight, or a hundred pending writes,
+ * can exhaust the default budget). Spread ops over keys, and let clients
+ * retry a timed-out op under the same request id until it is answered, so
+ * only ops in flight at a crash or at the end stay unknown.
+ *
  * Memory: lin_check allocates its own working memory and frees it before
- * returning. Thread safety: no global state.
+ * returning; the memo of one partition is bounded by LIN_CACHE_BYTES_MAX
+ * (past it the verdict is LIN_GAVE_UP). Thread safety: no global state.
  */
 #ifndef CAIRN_LINCHECK_H
 #define CAIRN_LINCHECK_H
@@ -29,6 +43,10 @@
 /* Largest state a model may use (bytes), and longest history per partition. */
 #define LIN_STATE_MAX 256u
 #define LIN_OPS_MAX 100000u
+/* Memory for the memo of (linearized set, state) pairs of one partition: a
+ * history whose search needs more is too concurrent to check in a test run
+ * on a shared 2-core machine anyway, so the checker gives up instead. */
+#define LIN_CACHE_BYTES_MAX (256u << 20)
 
 struct lin_op {
     uint64_t client;    /* who issued it (for reports) */
@@ -54,16 +72,16 @@ struct lin_model {
 };
 
 enum lin_verdict {
-    LIN_OK = 0,            /* linearizable */
-    LIN_VIOLATION = 1,     /* no linearization exists */
-    LIN_GAVE_UP = 2,       /* search budget exhausted (counts as failure in tests) */
+    LIN_OK = 0,        /* linearizable */
+    LIN_VIOLATION = 1, /* no linearization exists */
+    LIN_GAVE_UP = 2,   /* search budget exhausted (counts as failure in tests) */
 };
 
 struct lin_result {
     enum lin_verdict verdict;
-    uint64_t bad_key;        /* partition that failed */
-    size_t explored;         /* search steps taken */
-    char report[2048];       /* human explanation of a violation */
+    uint64_t bad_key;  /* partition that failed */
+    size_t explored;   /* search steps taken */
+    char report[2048]; /* human explanation of a violation */
 };
 
 /* Check ops[0..n). budget bounds the search steps (0 = default 10^8). */
@@ -77,5 +95,16 @@ enum lin_verdict lin_check(const struct lin_model *m, const struct lin_op *ops, 
  * Partitioned by key. */
 enum { LIN_KV_GET = 1, LIN_KV_PUT = 2, LIN_KV_CAS = 3 };
 extern const struct lin_model lin_model_kv;
+
+/* An exclusive lock per key (the lock id), owned by the op's client field.
+ *   LIN_LOCK_ACQUIRE: out[0] = fencing token granted (> 0), or 0 if refused
+ *                     because the lock was held (by anyone, the caller too)
+ *   LIN_LOCK_RELEASE: out[0] = 1 if released, 0 if the caller did not hold it
+ * At most one holder at a time; each grant's token is strictly greater than
+ * every earlier grant's token of that lock. An acquire with unknown outcome
+ * that took effect is a grant of an unknown token (so later grants need a
+ * token of at least the last known one + 2). Partitioned by key. */
+enum { LIN_LOCK_ACQUIRE = 11, LIN_LOCK_RELEASE = 12 };
+extern const struct lin_model lin_model_lock;
 
 #endif

@@ -1,0 +1,251 @@
+/*
+ * cmd.h: the command catalog of the metadata state machine: every command
+ * that meta_apply() (mutations, through the Raft log) and meta_query() (reads,
+ * served after ReadIndex) accept, with its byte layout, and the encoders that
+ * build them.
+ *
+ * Notation as wire.h: integers little-endian; name = u8 length (1..255) +
+ * bytes without '/' or NUL; xname = u8 length (1..255) + bytes without NUL
+ * (an xattr name); bytes = u32 length + bytes; str16 = u16 length + bytes.
+ *
+ * Every command starts with the same header:
+ *   u16 type            enum meta_cmd_type
+ *   u64 now_ns          wall time stamped by the leader when it proposed the
+ *                       command; apply uses it (never a clock) for a/m/ctime
+ *                       and lease expiry. The state keeps max(now_ns seen).
+ *   u64 session         client session (META_CLASS_SESSION commands), else 0
+ *   u64 seq             >= 1 for session mutations; 0 for every other class
+ *   u32 uid, u32 gid    the caller's credentials, checked POSIX style
+ *   u8  n_groups        <= CAIRN_GROUPS_MAX, then u32 groups[n_groups]
+ * then the body below; trailing bytes make the command malformed.
+ *
+ * Every reply starts with i32 status (0 or a negative cairn_err); the body
+ * listed below follows only when status is 0. A malformed command (short,
+ * trailing bytes, a bad name, a count above its limit, an unknown type) gets
+ * status CAIRN_TRUNCATED / CAIRN_BADMSG / CAIRN_UNKNOWNTYPE and changes nothing.
+ *
+ * ATTR (65 bytes): u64 ino, u32 mode (S_IFREG/S_IFDIR/S_IFLNK | 07777),
+ *   u32 uid, u32 gid, u32 nlink, u64 size, u64 atime_ns, u64 mtime_ns,
+ *   u64 ctime_ns, u64 version, u8 goal
+ *
+ * Classes (exactly-once rules in meta.h):
+ *   SESSION  mutations: need a live session and seq >= 1; deduplicated
+ *   OPEN     session management: session 0 (OPEN) or the session's id
+ *   SYSTEM   issued by the metadata leader / chunk-server handlers: session 0
+ *   READ     reads: meta_query(); also accepted by meta_apply (a read through
+ *            the log), never cached
+ */
+#ifndef CAIRN_META_CMD_H
+#define CAIRN_META_CMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "meta/meta.h"
+#include "wire/codec.h"
+
+enum meta_cmd_type {
+    /* --- SESSION class: namespace and data mutations --------------------- */
+
+    /* CREATE: u64 parent, name, u32 mode (07777 bits), u8 excl (0/1).
+     * A regular file. excl=1: EEXIST if the name exists; excl=0: an existing
+     * regular file is returned as is (EISDIR for a directory).
+     * Reply: ATTR. */
+    META_CREATE = 1,
+    /* MKDIR: u64 parent, name, u32 mode. Reply: ATTR. */
+    META_MKDIR = 2,
+    /* SYMLINK: u64 parent, name, bytes target (1..CAIRN_SYMLINK_MAX, no NUL).
+     * Reply: ATTR. */
+    META_SYMLINK = 3,
+    /* LINK: u64 ino, u64 new_parent, name. Reply: ATTR (nlink updated). */
+    META_LINK = 4,
+    /* UNLINK: u64 parent, name. Reply: empty. */
+    META_UNLINK = 5,
+    /* RMDIR: u64 parent, name. Reply: empty. */
+    META_RMDIR = 6,
+    /* RENAME: u64 parent, name, u64 new_parent, new name, u32 flags
+     * (META_RENAME_NOREPLACE; other bits EINVAL). Reply: empty. */
+    META_RENAME = 7,
+    /* SETATTR: u64 ino, u32 valid (META_SET_*), u32 mode, u32 uid, u32 gid,
+     * u64 size, u64 atime_ns, u64 mtime_ns, u8 goal. Fields whose bit is not
+     * in valid are ignored. Reply: ATTR. */
+    META_SETATTR = 8,
+    /* SETXATTR: u64 ino, xname, bytes value (<= CAIRN_XATTR_VALUE_MAX),
+     * u32 flags (META_XATTR_CREATE | META_XATTR_REPLACE). Reply: empty. */
+    META_SETXATTR = 9,
+    /* REMOVEXATTR: u64 ino, xname. Reply: empty. */
+    META_REMOVEXATTR = 10,
+    /* CHUNK_ALLOC: u64 ino, u32 index (< 65536), u64 deadline_ns,
+     * u8 n (1..CAIRN_GOAL_MAX), u32 replicas[n] (distinct nodes, chosen by
+     * the leader's placement and written into the command). Logs a pending
+     * write: a new chunk (version 1) for a hole, else the next version of the
+     * chunk at index. Reply: u64 chunk, u64 version, u8 n, u32 replicas[n]. */
+    META_CHUNK_ALLOC = 11,
+    /* CHUNK_COMMIT: u64 ino, u32 index, u64 chunk, u64 version, u32 length
+     * (<= CAIRN_CHUNK_SIZE), u8 n (>= 1), u32 replicas[n] (those that acked;
+     * a subset of the pending set). The commit point of a write: the file
+     * map names the new version; the outbox tells acked replicas to commit,
+     * others to drop it, holders of the old version to delete it.
+     * Reply: ATTR of the file. */
+    META_CHUNK_COMMIT = 12,
+    /* CHUNK_ABORT: u64 ino, u32 index, u64 chunk, u64 version. Reply: empty. */
+    META_CHUNK_ABORT = 13,
+
+    /* --- OPEN class: sessions -------------------------------------------- */
+
+    /* SESSION_OPEN (session 0): u32 lease_ms (CAIRN_SESSION_LEASE_MIN_MS..
+     * MAX_MS). The session id is the log index of this command.
+     * Reply: u64 session, u64 expiry_ns. */
+    META_SESSION_OPEN = 32,
+    /* SESSION_KEEPALIVE: empty body. Reply: u64 expiry_ns. */
+    META_SESSION_KEEPALIVE = 33,
+    /* SESSION_CLOSE: empty body. Reply: empty. */
+    META_SESSION_CLOSE = 34,
+
+    /* --- SYSTEM class ------------------------------------------------------ */
+
+    /* TICK: empty body. Time passes (now_ns): expired sessions are removed
+     * and pending writes past their deadline are aborted, in key order.
+     * Reply: u32 sessions_expired, u32 writes_aborted. */
+    META_TICK = 48,
+    /* NODE_REGISTER: u32 node (0 = assign a new id), str16 addr
+     * (<= CAIRN_NODE_ADDR_MAX), str16 label (<= CAIRN_NODE_LABEL_MAX),
+     * u64 capacity, u64 used. The node becomes up. Reply: u32 node. */
+    META_NODE_REGISTER = 49,
+    /* NODE_UPDATE: u32 node, u8 state (enum meta_node_state), u64 capacity,
+     * u64 used. Reply: empty. */
+    META_NODE_UPDATE = 50,
+    /* OUTBOX_ACK: u32 n (<= CAIRN_OUTBOX_ACK_MAX), u64 ids[n]. Unknown ids
+     * are ignored (acks are retried). Reply: u32 removed. */
+    META_OUTBOX_ACK = 51,
+
+    /* --- READ class -------------------------------------------------------- */
+
+    /* LOOKUP: u64 parent, name ("." and ".." resolve). Reply: ATTR. */
+    META_LOOKUP = 64,
+    /* GETATTR: u64 ino. Reply: ATTR. */
+    META_GETATTR = 65,
+    /* READLINK: u64 ino. Reply: bytes target. */
+    META_READLINK = 66,
+    /* READDIR: u64 ino, u64 cookie (0 = start), u32 max (1..CAIRN_READDIR_MAX).
+     * Reply: u32 n, n x (u64 cookie, u64 ino, u8 type (S_IFMT >> 12), name),
+     * u8 eof. Resume with the cookie of the last entry returned. */
+    META_READDIR = 67,
+    /* GETXATTR: u64 ino, xname, u32 size (0 = ask the length).
+     * Reply: u32 length, then raw[length] if size > 0 (ERANGE if size is
+     * smaller than length). */
+    META_GETXATTR = 68,
+    /* LISTXATTR: u64 ino, u32 size. Reply: u32 length of the list of
+     * NUL-terminated names, then raw[length] if size > 0 (ERANGE if small). */
+    META_LISTXATTR = 69,
+    /* STATFS: empty body. Reply: u64 files, u64 used_bytes,
+     * u64 capacity_bytes, u64 free_bytes, u32 nodes, u32 nodes_up. */
+    META_STATFS = 70,
+    /* CHUNKS: u64 ino, u32 first, u32 count (1..CAIRN_CHUNKS_QUERY_MAX).
+     * Reply: u32 n (indexes first.. that exist in the map), n x (u64 chunk
+     * (0 = hole), u64 version, u32 length, u8 n_replicas, u32 replicas[]). */
+    META_CHUNKS = 71,
+};
+
+enum meta_cmd_class {
+    META_CLASS_INVALID = 0,
+    META_CLASS_SESSION = 1,
+    META_CLASS_OPEN = 2,
+    META_CLASS_SYSTEM = 3,
+    META_CLASS_READ = 4,
+};
+
+/* Class of a command type; META_CLASS_INVALID for an unknown one. */
+enum meta_cmd_class meta_cmd_class(uint16_t type);
+
+#define META_RENAME_NOREPLACE 1u
+
+#define META_SET_MODE 0x001u
+#define META_SET_UID 0x002u
+#define META_SET_GID 0x004u
+#define META_SET_SIZE 0x008u
+#define META_SET_ATIME 0x010u
+#define META_SET_MTIME 0x020u
+#define META_SET_ATIME_NOW 0x040u
+#define META_SET_MTIME_NOW 0x080u
+#define META_SET_GOAL 0x100u
+#define META_SET_ALL 0x1ffu
+
+#define META_XATTR_CREATE 1u
+#define META_XATTR_REPLACE 2u
+
+#define META_ATTR_WIRE_SIZE 65u
+
+/* The header every command starts with. */
+struct meta_hdr {
+    uint16_t type;
+    uint64_t now_ns;
+    uint64_t session;
+    uint64_t seq;
+    struct meta_cred cred;
+};
+
+/* Encoders: each appends one whole command to `out` (which the caller owns
+ * and resets) and returns 0 or the encoder's error (CAIRN_EINVAL /
+ * CAIRN_ENAMETOOLONG for a bad name, CAIRN_TOOBIG, CAIRN_ENOMEM). h->type is
+ * set by each encoder. */
+void meta_enc_hdr(struct wire_enc *e, const struct meta_hdr *h);
+void meta_enc_attr(struct wire_enc *e, const struct meta_attr *a);
+void meta_put_xname(struct wire_enc *e, const void *p, size_t n);
+int meta_cmd_create(struct cairn_buf *out, struct meta_hdr *h, uint64_t parent, const char *name,
+                    uint32_t mode, int excl);
+int meta_cmd_mkdir(struct cairn_buf *out, struct meta_hdr *h, uint64_t parent, const char *name,
+                   uint32_t mode);
+int meta_cmd_symlink(struct cairn_buf *out, struct meta_hdr *h, uint64_t parent, const char *name,
+                     const char *target);
+int meta_cmd_link(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint64_t new_parent,
+                  const char *name);
+int meta_cmd_unlink(struct cairn_buf *out, struct meta_hdr *h, uint64_t parent, const char *name);
+int meta_cmd_rmdir(struct cairn_buf *out, struct meta_hdr *h, uint64_t parent, const char *name);
+int meta_cmd_rename(struct cairn_buf *out, struct meta_hdr *h, uint64_t parent, const char *name,
+                    uint64_t new_parent, const char *new_name, uint32_t flags);
+/* set: the fields of struct meta_attr named by valid (mode, uid, gid, size,
+ * atime_ns, mtime_ns, goal). */
+int meta_cmd_setattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t valid,
+                     const struct meta_attr *set);
+int meta_cmd_setxattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, const char *name,
+                      const void *value, size_t len, uint32_t flags);
+int meta_cmd_removexattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino,
+                         const char *name);
+int meta_cmd_chunk_alloc(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t index,
+                         uint64_t deadline_ns, const uint32_t *replicas, uint8_t n);
+int meta_cmd_chunk_commit(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t index,
+                          uint64_t chunk, uint64_t version, uint32_t length,
+                          const uint32_t *replicas, uint8_t n);
+int meta_cmd_chunk_abort(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t index,
+                         uint64_t chunk, uint64_t version);
+int meta_cmd_session_open(struct cairn_buf *out, struct meta_hdr *h, uint32_t lease_ms);
+int meta_cmd_session_keepalive(struct cairn_buf *out, struct meta_hdr *h);
+int meta_cmd_session_close(struct cairn_buf *out, struct meta_hdr *h);
+int meta_cmd_tick(struct cairn_buf *out, struct meta_hdr *h);
+int meta_cmd_node_register(struct cairn_buf *out, struct meta_hdr *h, uint32_t node,
+                           const char *addr, const char *label, uint64_t capacity, uint64_t used);
+int meta_cmd_node_update(struct cairn_buf *out, struct meta_hdr *h, uint32_t node, uint8_t state,
+                         uint64_t capacity, uint64_t used);
+int meta_cmd_outbox_ack(struct cairn_buf *out, struct meta_hdr *h, const uint64_t *ids,
+                        uint32_t n);
+int meta_cmd_lookup(struct cairn_buf *out, struct meta_hdr *h, uint64_t parent, const char *name);
+int meta_cmd_getattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino);
+int meta_cmd_readlink(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino);
+int meta_cmd_readdir(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint64_t cookie,
+                     uint32_t max);
+int meta_cmd_getxattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, const char *name,
+                      uint32_t size);
+int meta_cmd_listxattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t size);
+int meta_cmd_statfs(struct cairn_buf *out, struct meta_hdr *h);
+int meta_cmd_chunks(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t first,
+                    uint32_t count);
+
+/* Reply decoding: the status of a reply (CAIRN_TRUNCATED if shorter than 4
+ * bytes), and an ATTR body after the status (0 or a decoder error). */
+int meta_reply_status(const uint8_t *p, size_t len);
+int meta_reply_attr(const uint8_t *p, size_t len, struct meta_attr *out);
+void meta_dec_attr(struct wire_dec *d, struct meta_attr *a);
+
+#endif

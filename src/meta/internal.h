@@ -1,0 +1,279 @@
+/*
+ * internal.h: the tables of the metadata state machine, shared by the files
+ * of src/meta only (never included from outside the module).
+ *
+ * Memory layout (docs/meta.md has the figures):
+ *   - inodes and chunks live in paged record tables (struct meta_table):
+ *     fixed-size records in pages that never move, a free list of slots,
+ *     and an open-addressing index of u32 slot numbers keyed by the record's
+ *     leading u64 (inode number, chunk id);
+ *   - a directory keeps its entries in an array ordered by a per-directory
+ *     sequence number (the readdir cookie), their names in one byte arena,
+ *     and an open-addressing name index of u32 positions;
+ *   - rare things (xattrs, sessions, nodes, pending writes) sit in hmaps.
+ * Single-threaded like the rest of the module.
+ */
+#ifndef CAIRN_META_INTERNAL_H
+#define CAIRN_META_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "common/buf.h"
+#include "common/hashmap.h"
+#include "meta/cmd.h"
+#include "meta/meta.h"
+#include "wire/codec.h"
+
+/* --- paged record table --------------------------------------------------- */
+
+#define META_PAGE_RECS 1024u
+
+struct meta_table {
+    uint8_t **pages;
+    uint32_t n_pages;
+    uint32_t rec_size;
+    uint32_t n_slots;   /* slots ever handed out */
+    uint32_t free_head; /* slot + 1 of the first free slot, 0 if none */
+    uint32_t len;       /* live records */
+    uint32_t *index;    /* slot + 1, 0 = empty */
+    uint32_t index_cap; /* power of two, or 0 */
+};
+
+void meta_table_init(struct meta_table *t, uint32_t rec_size);
+void meta_table_free(struct meta_table *t);
+/* The record whose leading u64 is key, or NULL. */
+void *meta_table_get(const struct meta_table *t, uint64_t key);
+/* A zeroed record with key set (key must be absent and nonzero); NULL on
+ * ENOMEM or when the table is full. */
+void *meta_table_insert(struct meta_table *t, uint64_t key);
+void meta_table_remove(struct meta_table *t, uint64_t key);
+/* Record of slot i (i < n_slots); its key is 0 when the slot is free. */
+void *meta_table_slot(const struct meta_table *t, uint32_t i);
+size_t meta_table_bytes(const struct meta_table *t);
+
+/* --- inodes ----------------------------------------------------------------- */
+
+struct meta_dir;
+
+/* 80 bytes. A file's chunk map is inline when it has at most one chunk. */
+struct meta_inode {
+    uint64_t ino;
+    uint64_t size;
+    uint64_t version;
+    uint64_t atime_ns, mtime_ns, ctime_ns;
+    union {
+        uint64_t chunk;       /* regular file, n_chunks <= 1 */
+        uint64_t *chunks;     /* regular file, n_chunks > 1 (owned) */
+        struct meta_dir *dir; /* directory (owned) */
+        uint8_t *target;      /* symlink: size bytes (owned) */
+    } u;
+    uint32_t uid, gid;
+    uint32_t n_chunks;
+    uint16_t mode;
+    uint16_t nlink;
+    uint8_t goal;
+    uint8_t flags; /* META_INO_* */
+};
+
+#define META_INO_PENDING 1u /* pending writes may name this inode */
+
+/* --- directories ------------------------------------------------------------ */
+
+struct meta_dent {
+    uint64_t ino; /* 0: a tombstone (removed entry awaiting compaction) */
+    uint64_t seq; /* readdir cookie: increasing within the directory */
+    uint32_t name_off;
+    uint8_t name_len;
+    uint8_t type; /* S_IFMT >> 12 of the child */
+};
+
+struct meta_dir {
+    uint64_t parent;
+    uint64_t next_seq;
+    struct meta_dent *ents; /* ordered by seq; tombstones keep their seq */
+    uint32_t n_ents, cap_ents, n_live;
+    uint32_t names_len, names_cap;
+    uint8_t *names;
+    uint32_t *index; /* position + 1 of live entries; 0 = empty */
+    uint32_t index_cap;
+};
+
+/* Cookies 1 and 2 are "." and ".."; entries start at 3. */
+#define META_SEQ_FIRST 3u
+
+struct meta_dir *meta_dir_new(uint64_t parent);
+void meta_dir_free(struct meta_dir *d);
+struct meta_dent *meta_dir_find(const struct meta_dir *d, const uint8_t *name, size_t len);
+int meta_dir_add(struct meta_dir *d, const uint8_t *name, size_t len, uint64_t ino, uint8_t type);
+void meta_dir_remove(struct meta_dir *d, struct meta_dent *e);
+/* Position of the first entry with seq > cookie. */
+uint32_t meta_dir_seek(const struct meta_dir *d, uint64_t cookie);
+static inline const uint8_t *dent_name(const struct meta_dir *d, const struct meta_dent *e)
+{
+    return d->names + e->name_off;
+}
+size_t meta_dir_bytes(const struct meta_dir *d);
+
+/* --- chunks ------------------------------------------------------------------ */
+
+#define META_CHUNK_INLINE 2u
+
+/* 32 bytes; up to two replicas inline (the default goal), else an array. */
+struct meta_chunk {
+    uint64_t id;
+    uint64_t version;
+    uint32_t length;
+    uint8_t n_replicas;
+    uint8_t state;
+    uint16_t pad;
+    union {
+        uint32_t inl[META_CHUNK_INLINE];
+        uint32_t *ext;
+    } rep;
+};
+
+static inline const uint32_t *chunk_replicas(const struct meta_chunk *c)
+{
+    return c->n_replicas <= META_CHUNK_INLINE ? c->rep.inl : c->rep.ext;
+}
+
+struct meta_pending {
+    uint64_t ino;
+    uint64_t chunk;
+    uint64_t version;
+    uint64_t deadline_ns;
+    uint32_t index;
+    uint8_t n;
+    uint8_t is_new;
+    uint32_t replicas[CAIRN_GOAL_MAX];
+};
+
+static inline uint64_t pending_key(uint64_t ino, uint32_t index)
+{
+    return ino << 16 | index;
+}
+
+struct meta_node {
+    uint32_t id;
+    uint8_t state;
+    uint64_t capacity;
+    uint64_t used;
+    uint8_t *addr;
+    uint8_t *label;
+    uint16_t addr_len, label_len;
+};
+
+struct meta_session {
+    uint64_t id;
+    uint64_t expiry_ns;
+    uint64_t lease_ns;
+    uint64_t last_seq;
+    uint8_t *reply;
+    uint32_t reply_len;
+};
+
+/* A set of xattrs, sorted by name. */
+struct meta_xattr {
+    uint8_t *name;
+    uint8_t *value;
+    uint8_t name_len;
+    uint32_t value_len;
+};
+struct meta_xattrs {
+    uint32_t n;
+    struct meta_xattr *v;
+};
+
+/* --- the state ----------------------------------------------------------------- */
+
+struct meta {
+    struct meta_table inodes;
+    struct meta_table chunks;
+    struct hmap xattrs;   /* ino -> struct meta_xattrs* */
+    struct hmap sessions; /* id -> struct meta_session* */
+    struct hmap nodes;    /* id -> struct meta_node* */
+    struct hmap pending;  /* pending_key(ino, index) -> struct meta_pending* */
+    struct meta_outbox_rec *outbox; /* ordered by id; kind 0 = acknowledged */
+    size_t outbox_n, outbox_cap, outbox_live;
+    uint64_t next_ino;
+    uint64_t next_chunk;
+    uint64_t next_outbox;
+    uint32_t next_node;
+    uint64_t now_ns;
+    uint64_t applied_index;
+    uint64_t used_bytes;
+};
+
+/* The decoded command (header and body), filled before anything changes. */
+struct meta_req {
+    struct meta_hdr h;
+    uint64_t ino, ino2; /* parent / ino; new_parent */
+    struct wire_bytes name, name2, data;
+    uint32_t mode, flags, valid, uid, gid, u32a, u32b;
+    uint64_t size, atime_ns, mtime_ns, u64a, u64b, u64c;
+    uint8_t goal, u8a, n;
+    uint32_t ids32[CAIRN_GOAL_MAX];
+    const uint8_t *ids64; /* OUTBOX_ACK: n64 x u64, raw */
+    uint32_t n64;
+};
+
+/* apply.c / cmd decoding */
+int meta_req_decode(struct meta_req *r, const uint8_t *cmd, size_t len);
+int meta_reply_error(struct cairn_buf *reply, size_t start, int status);
+
+/* inode helpers (ns.c) */
+struct meta_inode *meta_ino_get(const struct meta *m, uint64_t ino);
+void meta_ino_touch(struct meta *m, struct meta_inode *in, int mtime);
+void meta_ino_to_attr(const struct meta_inode *in, struct meta_attr *a);
+int meta_ino_drop_link(struct meta *m, struct meta_inode *in);
+static inline int ino_is_dir(const struct meta_inode *in) { return S_ISDIR(in->mode); }
+
+/* permissions (perm.c) */
+#define META_MAY_X 1
+#define META_MAY_W 2
+#define META_MAY_R 4
+int meta_perm_access(const struct meta_inode *in, const struct meta_cred *c, int mask);
+int meta_perm_in_group(const struct meta_cred *c, uint32_t gid);
+int meta_perm_sticky(const struct meta_inode *dir, const struct meta_inode *victim,
+                const struct meta_cred *c);
+int meta_perm_owner(const struct meta_inode *in, const struct meta_cred *c);
+
+/* operations: each returns a status and appends a body on success */
+int meta_ns_create(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_ns_link(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_ns_unlink(struct meta *m, const struct meta_req *r, int rmdir);
+int meta_ns_rename(struct meta *m, const struct meta_req *r);
+int meta_attr_setattr(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_xattr_set(struct meta *m, const struct meta_req *r);
+int meta_xattr_store(struct meta *m, const struct meta_req *r);
+int meta_xattr_remove(struct meta *m, const struct meta_req *r);
+void meta_xattr_drop(struct meta *m, uint64_t ino);
+int meta_chunk_set_replicas(struct meta_chunk *ch, const uint32_t *rep, uint8_t n);
+int meta_data_alloc(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_data_commit(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_data_abort_cmd(struct meta *m, const struct meta_req *r);
+int meta_data_truncate(struct meta *m, struct meta_inode *in, uint64_t size);
+void meta_data_release(struct meta *m, struct meta_inode *in);
+uint32_t meta_data_expire(struct meta *m);
+int meta_node_register(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_node_update(struct meta *m, const struct meta_req *r);
+int meta_outbox_ack(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_outbox_add(struct meta *m, uint32_t node, uint8_t kind, uint64_t chunk, uint64_t version,
+               uint32_t length);
+int meta_session_open(struct meta *m, uint64_t index, const struct meta_req *r, struct wire_enc *e);
+struct meta_session *meta_session_live(struct meta *m, uint64_t id);
+uint32_t meta_session_expire(struct meta *m);
+void meta_session_free(struct meta_session *s);
+int meta_query_dispatch(const struct meta *m, const struct meta_req *r, struct wire_enc *e);
+
+/* snap.c: fresh empty state used by meta_new and the loader */
+struct meta *meta_alloc_empty(void);
+/* snapcheck.c: cross-reference checks of a loaded state; CAIRN_CORRUPT. */
+int meta_check_refs(const struct meta *m);
+
+/* Sort helper: ascending u64 keys (qsort comparator). */
+int meta_cmp_u64(const void *a, const void *b);
+
+#endif
