@@ -8,6 +8,7 @@
 #   make sim SEEDS=N  run N simulator seeds; make sim SEED=S replays one
 #   make bench        benchmarks (speed is measured here, never asserted in tests)
 #   make lint         clang-format check and banned-call check
+#   make CC=clang BUILD=build/clang   the same tree built by clang
 #
 # Modules are the folders under src/; each becomes a static library. Every
 # tests/unit/test_*.c is one test binary; every other folder under tests/
@@ -22,11 +23,11 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SAN ?= 0
 
 ifeq ($(SAN),1)
-BUILD := build/san
+BUILD ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 OPT := -O1
 else
-BUILD := build
+BUILD ?= build
 SANFLAGS :=
 OPT := -O2
 endif
@@ -91,7 +92,7 @@ $(foreach d,$(TEST_DIRS),$(eval $(call dir_rule,$(d))))
 RUNNER := $(BUILD)/tests/runner
 $(RUNNER): tests/runner.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Wno-format-truncation -o $@ $<
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror $(if $(findstring clang,$(CC)),,-Wno-format-truncation) -o $@ $<
 
 # Benchmarks: one binary per file.
 BENCH_SRCS := $(wildcard bench/bench_*.c)
