@@ -201,8 +201,8 @@ static int read_frame(int fd, struct cairn_buf *b, struct wire_header *h, const 
         return -1;
     uint8_t *body = buf_extend(b, rest);
     size_t flen;
-    if (!body || read_all(fd, body, rest) ||
-        wire_frame_parse(b->data, b->len, h, pl, &flen) != 0 || flen != b->len)
+    if (!body || read_all(fd, body, rest) || wire_frame_parse(b->data, b->len, h, pl, &flen) != 0 ||
+        flen != b->len)
         return -1;
     return 0;
 }

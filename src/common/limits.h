@@ -155,6 +155,19 @@
 /* Snapshot transfers one receiver assembles at once (one per sender). */
 #define CAIRN_SNAP_RECV_MAX 4u
 
+/* --- metadata client (src/client/metaclient) ------------------------------ */
+
+/* Sessions one metadata client holds (= its mutations in flight, since a
+ * session carries one at a time): each costs a session entry and a cached
+ * reply on every replica; a process wanting more concurrency shares them. */
+#define CAIRN_METACLIENT_SESSIONS_MAX 1024u
+/* Operations one metadata client accepts at once (waiting for a session or
+ * in flight): back-pressure with CAIRN_LIMIT instead of an unbounded queue. */
+#define CAIRN_METACLIENT_OPS_MAX 65536u
+/* Longest wait between two attempts when no leader is known (an election is
+ * running): well below an election timeout so failover is not slowed. */
+#define CAIRN_METACLIENT_BACKOFF_MAX_MS 500u
+
 _Static_assert(CAIRN_CHUNK_SIZE % CAIRN_BLOCK_SIZE == 0,
                "a chunk is a whole number of checksum blocks");
 _Static_assert(CAIRN_RAFT_APPEND_BYTES_MAX < CAIRN_FRAME_PAYLOAD_MAX,

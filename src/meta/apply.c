@@ -313,8 +313,7 @@ static int exec(struct meta *m, uint64_t index, const struct meta_req *r, struct
 }
 
 /* Run one operation and write its whole reply (status first). */
-static int run(struct meta *m, uint64_t index, const struct meta_req *r,
-               struct cairn_buf *reply)
+static int run(struct meta *m, uint64_t index, const struct meta_req *r, struct cairn_buf *reply)
 {
     size_t start = reply->len;
     struct wire_enc e;

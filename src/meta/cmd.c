@@ -85,10 +85,7 @@ static void begin(struct wire_enc *e, struct cairn_buf *out, struct meta_hdr *h,
     meta_enc_hdr(e, h);
 }
 
-static void put_name(struct wire_enc *e, const char *name)
-{
-    wire_put_name(e, name, strlen(name));
-}
+static void put_name(struct wire_enc *e, const char *name) { wire_put_name(e, name, strlen(name)); }
 
 int meta_cmd_create(struct cairn_buf *out, struct meta_hdr *h, uint64_t parent, const char *name,
                     uint32_t mode, int excl)
@@ -202,8 +199,7 @@ int meta_cmd_setxattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, c
     return e.err;
 }
 
-int meta_cmd_removexattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino,
-                         const char *name)
+int meta_cmd_removexattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, const char *name)
 {
     struct wire_enc e;
     begin(&e, out, h, META_REMOVEXATTR);
@@ -318,8 +314,7 @@ int meta_cmd_node_update(struct cairn_buf *out, struct meta_hdr *h, uint32_t nod
     return e.err;
 }
 
-int meta_cmd_outbox_ack(struct cairn_buf *out, struct meta_hdr *h, const uint64_t *ids,
-                        uint32_t n)
+int meta_cmd_outbox_ack(struct cairn_buf *out, struct meta_hdr *h, const uint64_t *ids, uint32_t n)
 {
     struct wire_enc e;
     begin(&e, out, h, META_OUTBOX_ACK);

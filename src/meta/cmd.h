@@ -211,8 +211,7 @@ int meta_cmd_setattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, ui
                      const struct meta_attr *set);
 int meta_cmd_setxattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, const char *name,
                       const void *value, size_t len, uint32_t flags);
-int meta_cmd_removexattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino,
-                         const char *name);
+int meta_cmd_removexattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, const char *name);
 int meta_cmd_chunk_alloc(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t index,
                          uint64_t deadline_ns, const uint32_t *replicas, uint8_t n);
 int meta_cmd_chunk_commit(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t index,
@@ -228,8 +227,7 @@ int meta_cmd_node_register(struct cairn_buf *out, struct meta_hdr *h, uint32_t n
                            const char *addr, const char *label, uint64_t capacity, uint64_t used);
 int meta_cmd_node_update(struct cairn_buf *out, struct meta_hdr *h, uint32_t node, uint8_t state,
                          uint64_t capacity, uint64_t used);
-int meta_cmd_outbox_ack(struct cairn_buf *out, struct meta_hdr *h, const uint64_t *ids,
-                        uint32_t n);
+int meta_cmd_outbox_ack(struct cairn_buf *out, struct meta_hdr *h, const uint64_t *ids, uint32_t n);
 int meta_cmd_lookup(struct cairn_buf *out, struct meta_hdr *h, uint64_t parent, const char *name);
 int meta_cmd_getattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino);
 int meta_cmd_readlink(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino);

@@ -111,7 +111,7 @@ static int contains(const uint32_t *v, uint8_t n, uint32_t x)
 }
 
 int meta_outbox_add(struct meta *m, uint32_t node, uint8_t kind, uint64_t chunk, uint64_t version,
-               uint32_t length)
+                    uint32_t length)
 {
     if (m->outbox_n == m->outbox_cap) {
         size_t cap = m->outbox_cap ? m->outbox_cap * 2 : 64;
@@ -296,9 +296,12 @@ int meta_data_alloc(struct meta *m, const struct meta_req *r, struct wire_enc *e
 /* The pending write a COMMIT or ABORT names, or STALEVERSION. */
 static struct meta_pending *pending_named(struct meta *m, const struct meta_req *r)
 {
+    if (r->ino >= CAIRN_INO_MAX || r->u32a >= CAIRN_FILE_SIZE_MAX / CAIRN_CHUNK_SIZE)
+        return NULL; /* would not pack into a key: no such write */
     struct meta_pending *p = hmap_get(&m->pending, pending_key(r->ino, r->u32a));
     if (!p || p->chunk != r->u64a || p->version != r->u64b)
         return NULL;
+    CAIRN_ASSERT(p->ino == r->ino && p->index == r->u32a);
     return p;
 }
 
@@ -423,6 +426,16 @@ int meta_outbox_ack(struct meta *m, const struct meta_req *r, struct wire_enc *e
             if (m->outbox[i].kind)
                 m->outbox[w++] = m->outbox[i];
         m->outbox_n = w;
+        /* Give back memory after a backlog drained (a dead chunk server
+         * can leave millions of records behind). */
+        size_t cap = CAIRN_MAX(w * 2, (size_t)64);
+        if (cap < m->outbox_cap / 4) {
+            struct meta_outbox_rec *v = realloc(m->outbox, cap * sizeof *v);
+            if (v) {
+                m->outbox = v;
+                m->outbox_cap = cap;
+            }
+        }
     }
     wire_put_u32(e, removed);
     return 0;
@@ -460,8 +473,7 @@ int meta_chunk_get(const struct meta *m, uint64_t chunk, struct meta_chunk_info 
     return 0;
 }
 
-int meta_file_chunk(const struct meta *m, uint64_t ino, uint32_t index,
-                    struct meta_chunk_info *out)
+int meta_file_chunk(const struct meta *m, uint64_t ino, uint32_t index, struct meta_chunk_info *out)
 {
     const struct meta_inode *in = meta_ino_get(m, ino);
     if (!in)

@@ -77,6 +77,8 @@ struct meta_inode {
     uint8_t flags; /* META_INO_* */
 };
 
+_Static_assert(sizeof(struct meta_inode) == 80, "inode record size (docs/meta.md)");
+
 #define META_INO_PENDING 1u /* pending writes may name this inode */
 
 /* --- directories ------------------------------------------------------------ */
@@ -99,6 +101,8 @@ struct meta_dir {
     uint32_t *index; /* position + 1 of live entries; 0 = empty */
     uint32_t index_cap;
 };
+
+_Static_assert(sizeof(struct meta_dent) == 24, "directory entry size (docs/meta.md)");
 
 /* Cookies 1 and 2 are "." and ".."; entries start at 3. */
 #define META_SEQ_FIRST 3u
@@ -134,6 +138,8 @@ struct meta_chunk {
     } rep;
 };
 
+_Static_assert(sizeof(struct meta_chunk) == 32, "chunk record size (docs/meta.md)");
+
 static inline const uint32_t *chunk_replicas(const struct meta_chunk *c)
 {
     return c->n_replicas <= META_CHUNK_INLINE ? c->rep.inl : c->rep.ext;
@@ -150,10 +156,7 @@ struct meta_pending {
     uint32_t replicas[CAIRN_GOAL_MAX];
 };
 
-static inline uint64_t pending_key(uint64_t ino, uint32_t index)
-{
-    return ino << 16 | index;
-}
+static inline uint64_t pending_key(uint64_t ino, uint32_t index) { return ino << 16 | index; }
 
 struct meta_node {
     uint32_t id;
@@ -191,10 +194,10 @@ struct meta_xattrs {
 struct meta {
     struct meta_table inodes;
     struct meta_table chunks;
-    struct hmap xattrs;   /* ino -> struct meta_xattrs* */
-    struct hmap sessions; /* id -> struct meta_session* */
-    struct hmap nodes;    /* id -> struct meta_node* */
-    struct hmap pending;  /* pending_key(ino, index) -> struct meta_pending* */
+    struct hmap xattrs;             /* ino -> struct meta_xattrs* */
+    struct hmap sessions;           /* id -> struct meta_session* */
+    struct hmap nodes;              /* id -> struct meta_node* */
+    struct hmap pending;            /* pending_key(ino, index) -> struct meta_pending* */
     struct meta_outbox_rec *outbox; /* ordered by id; kind 0 = acknowledged */
     size_t outbox_n, outbox_cap, outbox_live;
     uint64_t next_ino;
@@ -237,7 +240,7 @@ static inline int ino_is_dir(const struct meta_inode *in) { return S_ISDIR(in->m
 int meta_perm_access(const struct meta_inode *in, const struct meta_cred *c, int mask);
 int meta_perm_in_group(const struct meta_cred *c, uint32_t gid);
 int meta_perm_sticky(const struct meta_inode *dir, const struct meta_inode *victim,
-                const struct meta_cred *c);
+                     const struct meta_cred *c);
 int meta_perm_owner(const struct meta_inode *in, const struct meta_cred *c);
 
 /* operations: each returns a status and appends a body on success */
@@ -261,7 +264,7 @@ int meta_node_register(struct meta *m, const struct meta_req *r, struct wire_enc
 int meta_node_update(struct meta *m, const struct meta_req *r);
 int meta_outbox_ack(struct meta *m, const struct meta_req *r, struct wire_enc *e);
 int meta_outbox_add(struct meta *m, uint32_t node, uint8_t kind, uint64_t chunk, uint64_t version,
-               uint32_t length);
+                    uint32_t length);
 int meta_session_open(struct meta *m, uint64_t index, const struct meta_req *r, struct wire_enc *e);
 struct meta_session *meta_session_live(struct meta *m, uint64_t id);
 uint32_t meta_session_expire(struct meta *m);

@@ -144,8 +144,8 @@ struct meta_session_info {
 };
 
 struct meta_statfs {
-    uint64_t files; /* inodes of every type */
-    uint64_t used_bytes; /* sum of file sizes */
+    uint64_t files;          /* inodes of every type */
+    uint64_t used_bytes;     /* sum of file sizes */
     uint64_t capacity_bytes; /* sum over nodes not down */
     uint64_t free_bytes;
     uint32_t nodes;

@@ -370,7 +370,7 @@ int meta_ns_rename(struct meta *m, const struct meta_req *r)
         x.dst_de->type = (uint8_t)(x.src->mode >> 12);
     } else {
         rc = meta_dir_add(x.np->u.dir, r->name2.p, r->name2.len, x.src->ino,
-                     (uint8_t)(x.src->mode >> 12));
+                          (uint8_t)(x.src->mode >> 12));
         if (rc)
             return rc;
     }

@@ -42,7 +42,7 @@ int meta_perm_access(const struct meta_inode *in, const struct meta_cred *c, int
 /* In a sticky directory only root, the directory's owner or the victim's
  * owner may remove or rename the victim (EPERM otherwise, as Linux). */
 int meta_perm_sticky(const struct meta_inode *dir, const struct meta_inode *victim,
-                const struct meta_cred *c)
+                     const struct meta_cred *c)
 {
     if (!(dir->mode & S_ISVTX) || c->uid == 0)
         return 0;

@@ -74,9 +74,9 @@ int meta_readdir(const struct meta *m, const struct meta_cred *c, uint64_t ino, 
     uint32_t k = 0;
     for (; cookie < META_SEQ_FIRST - 1 && k < max; cookie++) {
         /* cookie 0 -> "." (1), cookie 1 -> ".." (2) */
-        ents[k++] = (struct meta_dirent){cookie + 1, cookie == 0 ? in->ino : d->parent,
-                                         (uint8_t)(S_IFDIR >> 12), (uint8_t)(cookie + 1),
-                                         dot_names};
+        ents[k++] =
+            (struct meta_dirent){cookie + 1, cookie == 0 ? in->ino : d->parent,
+                                 (uint8_t)(S_IFDIR >> 12), (uint8_t)(cookie + 1), dot_names};
     }
     uint32_t p = meta_dir_seek(d, cookie);
     for (; p < d->n_ents && k < max; p++) {

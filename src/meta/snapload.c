@@ -106,10 +106,7 @@ static int load_xattrs(struct wire_dec *d, struct meta *m, uint64_t ino)
     return d->err;
 }
 
-static int valid_mode(uint16_t mode)
-{
-    return S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode);
-}
+static int valid_mode(uint16_t mode) { return S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode); }
 
 static int load_inode(struct wire_dec *d, struct meta *m)
 {
@@ -138,8 +135,8 @@ static int load_inode(struct wire_dec *d, struct meta *m)
         if (!rc && in->size > CAIRN_FILE_SIZE_MAX)
             rc = bad(d);
     } else if (S_ISLNK(in->mode)) {
-        const uint8_t *t = in->size && in->size <= CAIRN_SYMLINK_MAX
-                               ? wire_get_raw(d, in->size) : NULL;
+        const uint8_t *t =
+            in->size && in->size <= CAIRN_SYMLINK_MAX ? wire_get_raw(d, in->size) : NULL;
         if (!t)
             return bad(d);
         in->u.target = malloc(in->size);

@@ -71,8 +71,7 @@ static int xname_cmp(const struct meta_xattr *x, const uint8_t *name, size_t len
 }
 
 /* Position of name in the sorted set, or where it would go (*found = 0). */
-static uint32_t xattr_pos(const struct meta_xattrs *s, const uint8_t *name, size_t len,
-                          int *found)
+static uint32_t xattr_pos(const struct meta_xattrs *s, const uint8_t *name, size_t len, int *found)
 {
     uint32_t lo = 0, hi = s ? s->n : 0;
     *found = 0;

@@ -51,7 +51,8 @@ int raft_conf_check_change(const struct raft_conf *c, const struct raft_conf_cha
     case RAFT_CONF_ADD_VOTER:
         if (raft_conf_is_voter(c, cc->node))
             return CAIRN_EINVAL;
-        if (!raft_conf_is_learner(c, cc->node) && c->n_voters + c->n_learners >= CAIRN_RAFT_NODES_MAX)
+        if (!raft_conf_is_learner(c, cc->node) &&
+            c->n_voters + c->n_learners >= CAIRN_RAFT_NODES_MAX)
             return CAIRN_LIMIT;
         return 0;
     case RAFT_CONF_ADD_LEARNER:

@@ -64,7 +64,8 @@ void raft_blob_unref(uint8_t *p)
         free(b);
 }
 
-struct raft_snap_obj *raft_snap_new(const struct raft_snapshot_meta *meta, const void *data, size_t len)
+struct raft_snap_obj *raft_snap_new(const struct raft_snapshot_meta *meta, const void *data,
+                                    size_t len)
 {
     struct raft_snap_obj *s = raft_xcalloc(1, sizeof *s);
     s->refs = 1;
@@ -218,7 +219,7 @@ uint64_t raft_log_find_conflict_by_term(const struct raft_log *l, uint64_t i, ui
 }
 
 int raft_log_maybe_append(struct raft_log *l, uint64_t prev_index, uint64_t prev_term,
-                     const struct raft_entry *e, size_t n, uint64_t *last_new)
+                          const struct raft_entry *e, size_t n, uint64_t *last_new)
 {
     if (!raft_log_match_term(l, prev_index, prev_term))
         return 0;

@@ -46,7 +46,7 @@ void raft_ins_free_first(struct inflights *in)
 }
 
 void raft_pr_init(struct raft_progress *pr, uint64_t id, int learner, uint64_t next,
-             uint32_t max_inflight)
+                  uint32_t max_inflight)
 {
     memset(pr, 0, sizeof *pr);
     pr->id = id;

@@ -238,8 +238,8 @@ static void handle_append(struct raft *r, const struct raft_msg *m)
     }
     /* Reject with a hint: our last index with a term <= the leader's term
      * at m->index, so the leader skips whole terms (etcd). */
-    uint64_t hint = raft_log_find_conflict_by_term(l, CAIRN_MIN(m->index, raft_log_last_index(l)),
-                                              m->log_term);
+    uint64_t hint =
+        raft_log_find_conflict_by_term(l, CAIRN_MIN(m->index, raft_log_last_index(l)), m->log_term);
     struct raft_msg *resp = raft_out_push(r, RAFT_MSG_APP_RESP, m->from);
     resp->index = m->index;
     resp->reject = 1;
@@ -439,7 +439,16 @@ static int step_term(struct raft *r, const struct raft_msg *m)
                    m->type == RAFT_MSG_SNAP) {
             raft_become_follower(r, m->term, m->from);
         } else {
+            /* A higher term without a leader (a vote request, an answer)
+             * does not restart our election timer (Figure 2: only a leader
+             * or a granted vote do). Otherwise a node whose log is too old
+             * to win, timing out first again and again, would keep
+             * resetting the timer of every node that could win. */
+            uint32_t elapsed = r->election_elapsed;
+            int was_leader = r->role == RAFT_LEADER;
             raft_become_follower(r, m->term, RAFT_NONE);
+            if (!was_leader)
+                r->election_elapsed = elapsed;
         }
         return 1;
     }
@@ -485,22 +494,29 @@ int raft_step(struct raft *r, const struct raft_msg *m)
     return 0;
 }
 
+/* Is what the shell read from its disk consistent? Entries or a snapshot of
+ * a term above the hard state's are accepted: the shell writes the log and
+ * the hard state separately, and a crash between the two loses only the
+ * newer hard state (whose vote, if any, was never sent: messages leave
+ * after both writes). A commit index past the log is refused: the log
+ * must be durable before a hard state that commits it. */
 static int restore_valid(const struct raft_restore *rs)
 {
     const struct raft_snapshot_meta *sm = &rs->snapshot_meta;
     if (!raft_conf_is_valid(&sm->conf) || (sm->index == 0) != (sm->term == 0) ||
-        sm->term > rs->hard_state.term || (rs->n_entries && !rs->entries))
+        (rs->n_entries && !rs->entries))
         return 0;
     uint64_t prev_term = sm->term;
     for (size_t k = 0; k < rs->n_entries; k++) {
         const struct raft_entry *e = &rs->entries[k];
-        if (e->index != sm->index + 1 + k || e->term < prev_term ||
-            e->term > rs->hard_state.term || e->type > RAFT_ENTRY_CONF || (e->len && !e->data))
+        if (e->index != sm->index + 1 + k || e->term < prev_term || e->type > RAFT_ENTRY_CONF ||
+            (e->len && !e->data))
             return 0;
         prev_term = e->term;
     }
     uint64_t last = sm->index + rs->n_entries;
-    return rs->hard_state.commit <= last && rs->applied <= CAIRN_MAX(rs->hard_state.commit, sm->index);
+    return rs->hard_state.commit <= last &&
+           rs->applied <= CAIRN_MAX(rs->hard_state.commit, sm->index);
 }
 
 static void config_check(struct raft_config *c)
@@ -547,6 +563,12 @@ struct raft *raft_new(const struct raft_config *cfg, const struct raft_restore *
     r->term = restore->hard_state.term;
     r->vote = restore->hard_state.vote;
     r->hs_saved = (struct raft_hard_state){r->term, r->vote, commit};
+    if (raft_log_last_term(&r->log) > r->term) {
+        /* The newer hard state was lost (see restore_valid): we never
+         * voted in the later term. */
+        r->term = raft_log_last_term(&r->log);
+        r->vote = RAFT_NONE;
+    }
     prs_rebuild(r);
     raft_become_follower(r, r->term, RAFT_NONE);
     return r;
@@ -570,7 +592,10 @@ void raft_free(struct raft *r)
     free(r);
 }
 
-uint64_t raft_term_at(const struct raft *r, uint64_t index) { return raft_log_term(&r->log, index); }
+uint64_t raft_term_at(const struct raft *r, uint64_t index)
+{
+    return raft_log_term(&r->log, index);
+}
 
 void raft_report_unreachable(struct raft *r, uint64_t to)
 {

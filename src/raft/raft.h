@@ -233,6 +233,8 @@ int raft_transfer_leader(struct raft *r, uint64_t target);
 /* Start an election now (tests and the `campaign` admin command). */
 void raft_campaign(struct raft *r);
 
+/* 1 if raft_ready() has something to hand out; 0 while a batch is out
+ * (one at a time: raft_ready() again before raft_advance() aborts). */
 int raft_has_ready(const struct raft *r);
 void raft_ready(struct raft *r, struct raft_ready *rd);
 void raft_advance(struct raft *r, const struct raft_ready *rd);

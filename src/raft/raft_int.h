@@ -44,7 +44,7 @@ struct raft_snap_obj {
     struct raft_snapshot snap; /* snap.data is a blob */
 };
 struct raft_snap_obj *raft_snap_new(const struct raft_snapshot_meta *meta, const void *data,
-                              size_t len);
+                                    size_t len);
 void raft_snap_ref(struct raft_snap_obj *s);
 void raft_snap_unref(struct raft_snap_obj *s); /* NULL-safe */
 struct raft_snap_obj *raft_snap_of(struct raft_snapshot *snap);
@@ -86,7 +86,7 @@ uint64_t raft_log_find_conflict(const struct raft_log *l, const struct raft_entr
 uint64_t raft_log_find_conflict_by_term(const struct raft_log *l, uint64_t i, uint64_t term);
 /* Follower append: 1 and *last_new if prev matched (conflicts replaced), else 0. */
 int raft_log_maybe_append(struct raft_log *l, uint64_t prev_index, uint64_t prev_term,
-                     const struct raft_entry *e, size_t n, uint64_t *last_new);
+                          const struct raft_entry *e, size_t n, uint64_t *last_new);
 /* Is a log ending at (index, term) at least as up to date as ours (§5.4.1)? */
 int raft_log_is_up_to_date(const struct raft_log *l, uint64_t index, uint64_t term);
 /* Forget entries up to index (kept in a snapshot); index <= last. */
@@ -143,7 +143,7 @@ struct raft_progress {
 };
 
 void raft_pr_init(struct raft_progress *pr, uint64_t id, int learner, uint64_t next,
-             uint32_t max_inflight);
+                  uint32_t max_inflight);
 void raft_pr_become_probe(struct raft_progress *pr);
 void raft_pr_become_replicate(struct raft_progress *pr);
 void raft_pr_become_snapshot(struct raft_progress *pr, uint64_t snap_index);
@@ -182,7 +182,7 @@ struct raft {
     enum raft_role role;
 
     struct raft_log log;
-    struct raft_conf conf; /* the configuration as of log.committed */
+    struct raft_conf conf;     /* the configuration as of log.committed */
     struct raft_progress *prs; /* conf members, voters then learners */
     uint32_t n_prs;
 
@@ -208,15 +208,15 @@ struct raft {
     size_t n_rs;
     size_t cap_rs;
 
-    struct raft_snap_obj *snap;    /* latest snapshot, served to lagging followers */
-    struct raft_snap_obj *install; /* received snapshot the shell must install */
-    struct raft_conf snap_conf; /* the configuration at log.snap_index */
+    struct raft_snap_obj *snap;      /* latest snapshot, served to lagging followers */
+    struct raft_snap_obj *install;   /* received snapshot the shell must install */
+    struct raft_conf snap_conf;      /* the configuration at log.snap_index */
     struct raft_hard_state hs_saved; /* last hard state handed out */
     enum raft_role ss_role;          /* last soft state handed out */
     uint64_t ss_leader;
 
-    int ready_out;          /* a ready batch is out, awaiting raft_advance() */
-    struct raft_ready rd;   /* that batch */
+    int ready_out;        /* a ready batch is out, awaiting raft_advance() */
+    struct raft_ready rd; /* that batch */
 };
 
 /* raft.c */

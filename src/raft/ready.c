@@ -60,8 +60,7 @@ int raft_has_ready(const struct raft *r)
 }
 
 /* Shallow copies of entries lo..hi of the log, each holding a reference. */
-static struct raft_entry *copy_range(const struct raft_log *l, uint64_t lo, uint64_t hi,
-                                     size_t *n)
+static struct raft_entry *copy_range(const struct raft_log *l, uint64_t lo, uint64_t hi, size_t *n)
 {
     *n = 0;
     if (lo > hi)

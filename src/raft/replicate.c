@@ -268,8 +268,7 @@ static void send_timeout_now(struct raft *r, uint64_t to)
     raft_out_push(r, RAFT_MSG_TIMEOUT_NOW, to);
 }
 
-static void handle_append_reject(struct raft *r, struct raft_progress *pr,
-                                 const struct raft_msg *m)
+static void handle_append_reject(struct raft *r, struct raft_progress *pr, const struct raft_msg *m)
 {
     uint64_t next_probe = m->reject_hint;
     if (m->log_term > 0)

@@ -309,8 +309,7 @@ static void dirop_free(struct ff_dirop *d)
 static void dirop_keep(struct ff_dirop *d)
 {
     if (d->backup)
-        CAIRN_ASSERTF(unlink(d->backup) == 0, "faultfs: unlink %s: %s", d->backup,
-                      strerror(errno));
+        CAIRN_ASSERTF(unlink(d->backup) == 0, "faultfs: unlink %s: %s", d->backup, strerror(errno));
     dirop_free(d);
 }
 

@@ -88,10 +88,7 @@ static inline int rio_pwrite(struct raftio_fs *fs, int fd, const void *p, size_t
 {
     return fs->ops->pwrite(fs, fd, p, n, off);
 }
-static inline int rio_fdatasync(struct raftio_fs *fs, int fd)
-{
-    return fs->ops->fdatasync(fs, fd);
-}
+static inline int rio_fdatasync(struct raftio_fs *fs, int fd) { return fs->ops->fdatasync(fs, fd); }
 static inline int rio_fsync(struct raftio_fs *fs, int fd) { return fs->ops->fsync(fs, fd); }
 static inline int rio_ftruncate(struct raftio_fs *fs, int fd, uint64_t size)
 {

@@ -198,8 +198,7 @@ int rio_is_tmp_name(const char *name)
     return n >= 4 && strcmp(name + n - 4, ".tmp") == 0;
 }
 
-int rio_read_file(struct raftio_fs *fs, const char *path, uint64_t max, uint8_t **data,
-                  size_t *len)
+int rio_read_file(struct raftio_fs *fs, const char *path, uint64_t max, uint8_t **data, size_t *len)
 {
     int fd;
     int rc = rio_open(fs, path, 0, &fd);

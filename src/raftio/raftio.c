@@ -42,10 +42,10 @@ static int fixed_read(struct raftio *io, const char *name, const char *magic, ui
     size_t got = 0;
     if (rc == 0)
         rc = rio_read_file(io->fs, path, len, &data, &got);
-    if (rc == 0 && (got != len || memcmp(data, magic, 8) != 0 ||
-                    wire_load_u32(data + 8) != RAFTIO_FORMAT_VERSION ||
-                    wire_load_u32(data + 12) != 0 ||
-                    wire_load_u32(data + len - 4) != crc32c(0, data, len - 4)))
+    if (rc == 0 &&
+        (got != len || memcmp(data, magic, 8) != 0 ||
+         wire_load_u32(data + 8) != RAFTIO_FORMAT_VERSION || wire_load_u32(data + 12) != 0 ||
+         wire_load_u32(data + len - 4) != crc32c(0, data, len - 4)))
         rc = CAIRN_CORRUPT;
     if (rc == CAIRN_TOOBIG)
         rc = CAIRN_CORRUPT;
@@ -87,7 +87,7 @@ static int ensure_dir(struct raftio *io, const char *path, int *created)
 static int parent_of(const char *path, char *out, size_t cap)
 {
     const char *slash = strrchr(path, '/');
-    int n = !slash ? snprintf(out, cap, ".")
+    int n = !slash          ? snprintf(out, cap, ".")
             : slash == path ? snprintf(out, cap, "/")
                             : snprintf(out, cap, "%.*s", (int)(slash - path), path);
     return n < 0 || (size_t)n >= cap ? CAIRN_ENAMETOOLONG : 0;
@@ -120,8 +120,7 @@ static int remove_tmp_files(struct raftio *io, const char *dir)
         if (rc == 0)
             rc = rio_unlink(io->fs, path);
         if (rc == 0)
-            LOG_INFO(RAFTIO_SUBSYS, "%s: removed %s left by an interrupted write", dir,
-                     names.v[i]);
+            LOG_INFO(RAFTIO_SUBSYS, "%s: removed %s left by an interrupted write", dir, names.v[i]);
     }
     if (rc == 0)
         rio_names_free(&names);
@@ -165,8 +164,8 @@ static int identity_check(struct raftio *io, int *fresh)
         return rc;
     uint64_t cluster = wire_load_u64(b + 16), node = wire_load_u64(b + 24);
     if (cluster != io->cluster_id) {
-        LOG_ERROR(RAFTIO_SUBSYS, "%s: belongs to cluster %016" PRIx64 ", not %016" PRIx64,
-                  io->dir, cluster, io->cluster_id);
+        LOG_ERROR(RAFTIO_SUBSYS, "%s: belongs to cluster %016" PRIx64 ", not %016" PRIx64, io->dir,
+                  cluster, io->cluster_id);
         return CAIRN_WRONGCLUSTER;
     }
     if (node != io->node_id) {

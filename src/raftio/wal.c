@@ -33,8 +33,8 @@ int wal_seg_path(const struct wal *w, const struct wal_seg *s, char *out, size_t
 /* Header: magic[8], u32 version, u32 flags (0), u64 cluster id, u64 first
  * index, u64 term of the entry before the first, u32 reserved (0), u32
  * CRC32C of the 44 bytes before it. */
-void wal_header_encode(uint8_t out[WAL_SEGMENT_HEADER_BYTES], uint64_t cluster_id,
-                       uint64_t first, uint64_t prev_term)
+void wal_header_encode(uint8_t out[WAL_SEGMENT_HEADER_BYTES], uint64_t cluster_id, uint64_t first,
+                       uint64_t prev_term)
 {
     memset(out, 0, WAL_SEGMENT_HEADER_BYTES);
     memcpy(out, WAL_MAGIC, 8);
@@ -219,8 +219,8 @@ static int wal_write_records(struct wal *w, const struct raft_entry *e, size_t n
 
 /* Finds where record `index` starts in segment s (and the term before it)
  * by walking the records; truncation is rare, so no offset index is kept. */
-static int wal_find_record(struct wal *w, const struct wal_seg *s, uint64_t index,
-                           uint64_t *off, uint64_t *prev_term)
+static int wal_find_record(struct wal *w, const struct wal_seg *s, uint64_t index, uint64_t *off,
+                           uint64_t *prev_term)
 {
     *off = WAL_SEGMENT_HEADER_BYTES;
     *prev_term = s->prev_term;

@@ -63,8 +63,8 @@ int wal_seg_push(struct wal *w, const struct wal_seg *s);
  * pushes it (not synced: marks the file and directory dirty). */
 int wal_seg_create(struct wal *w, uint64_t first, uint64_t prev_term);
 
-void wal_header_encode(uint8_t out[WAL_SEGMENT_HEADER_BYTES], uint64_t cluster_id,
-                       uint64_t first, uint64_t prev_term);
+void wal_header_encode(uint8_t out[WAL_SEGMENT_HEADER_BYTES], uint64_t cluster_id, uint64_t first,
+                       uint64_t prev_term);
 /* 0 if the header is intact (prev_term filled), CAIRN_WRONGCLUSTER for an
  * intact header of another cluster, CAIRN_CORRUPT otherwise (short, bad
  * magic, version or CRC, or first index not the expected one). */

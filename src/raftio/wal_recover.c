@@ -235,16 +235,17 @@ static int wal_recover_body(struct wal_rseg *r, uint64_t from, struct wal_entrie
             return CAIRN_CORRUPT;
         }
         LOG_WARN(WAL_SUBSYS,
-                 "%s: torn tail at offset %" PRIu64 " (after index %" PRIu64
-                 "): %" PRIu64 " bytes cut",
+                 "%s: torn tail at offset %" PRIu64 " (after index %" PRIu64 "): %" PRIu64
+                 " bytes cut",
                  r->path, s->size, s->last, r->size - s->size);
         rc = wal_cut(r);
         if (rc)
             return rc;
     }
     if (!s->open && s->last != name_last) {
-        LOG_ERROR(WAL_SUBSYS, "%s: sealed segment ends at index %" PRIu64 ", its name says %" PRIu64,
-                  r->path, s->last, name_last);
+        LOG_ERROR(WAL_SUBSYS,
+                  "%s: sealed segment ends at index %" PRIu64 ", its name says %" PRIu64, r->path,
+                  s->last, name_last);
         return CAIRN_CORRUPT;
     }
     if (used) {

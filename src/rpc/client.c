@@ -217,8 +217,8 @@ static void cli_schedule_retry(struct rpc_client *c, bool was_ready)
         if (was_ready)
             c->attempts = 0;
         uint32_t shift = CAIRN_MIN(c->attempts, 20u);
-        uint64_t step = CAIRN_MIN((uint64_t)c->lim.backoff_min_ms << shift,
-                                  (uint64_t)c->lim.backoff_max_ms);
+        uint64_t step =
+            CAIRN_MIN((uint64_t)c->lim.backoff_min_ms << shift, (uint64_t)c->lim.backoff_max_ms);
         delay = step / 2 + prng_below(&c->rng, step / 2 + 1);
         c->attempts++;
     }
@@ -236,8 +236,7 @@ static void cli_on_connect(uv_connect_t *req, int status)
         return;
     if (status < 0) {
         c->st.last_error = cairn_err_from_errno(-status);
-        LOG_INFO("rpc", "%s: connect to %s failed: %s", c->side, k->peer.addr,
-                 uv_strerror(status));
+        LOG_INFO("rpc", "%s: connect to %s failed: %s", c->side, k->peer.addr, uv_strerror(status));
         conn_close(k, RPC_CLOSE_CONNECT_FAILED);
         return;
     }
@@ -318,8 +317,7 @@ static int cli_hello_reply(struct rpc_client *c, struct rpc_conn *k, const struc
     if (CRYPTO_memcmp(want, r.server_proof, WIRE_MAC_SIZE) != 0) {
         c->st.auth_failures++;
         c->st.last_error = CAIRN_AUTH;
-        LOG_WARN("rpc", "%s: server %s failed to prove the cluster secret", c->side,
-                 k->peer.addr);
+        LOG_WARN("rpc", "%s: server %s failed to prove the cluster secret", c->side, k->peer.addr);
         return RPC_CLOSE_AUTH_FAILED;
     }
     memcpy(k->nonce_peer, r.server_nonce, WIRE_NONCE_SIZE);

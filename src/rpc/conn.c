@@ -26,10 +26,7 @@ _Static_assert(CAIRN_RPC_WRITE_QUEUE_MAX >= CAIRN_FRAME_PAYLOAD_MAX,
 static void conn_on_handle_closed(uv_handle_t *h);
 static void conn_process(struct rpc_conn *c);
 
-static void conn_on_auth_timeout(uv_timer_t *t)
-{
-    conn_close(t->data, RPC_CLOSE_AUTH_TIMEOUT);
-}
+static void conn_on_auth_timeout(uv_timer_t *t) { conn_close(t->data, RPC_CLOSE_AUTH_TIMEOUT); }
 
 /* The frame timer doubles as the deadline of a flush-then-close. */
 static void conn_on_frame_timeout(uv_timer_t *t)
@@ -90,8 +87,8 @@ static void conn_peer_name(struct rpc_conn *c)
     uv_ip_name((struct sockaddr *)&ss, ip, sizeof ip);
     int port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    snprintf(c->peer.addr, sizeof c->peer.addr, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
-             ip, port);
+    snprintf(c->peer.addr, sizeof c->peer.addr, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
+             port);
 }
 
 /* Hand libuv room in the read buffer: a whole frame's remainder when its

@@ -99,9 +99,9 @@ void rpc_limits_fill(struct rpc_limits *l);
 
 /* Who is at the other end of a connection (for logs and checks). */
 struct rpc_peer {
-    char addr[64];                          /* "127.0.0.1:43210" */
-    char name[WIRE_CLIENT_NAME_MAX + 1];    /* from HELLO, printable only */
-    uint64_t conn_id;                       /* unique per server */
+    char addr[64];                       /* "127.0.0.1:43210" */
+    char name[WIRE_CLIENT_NAME_MAX + 1]; /* from HELLO, printable only */
+    uint64_t conn_id;                    /* unique per server */
 };
 
 /* A received request or reply. payload is valid during the callback only. */
@@ -115,25 +115,25 @@ struct rpc_msg {
 };
 
 /* Why a connection was closed (server statistics, logs). */
-#define RPC_CLOSE_REASON_MAP(X)                                                 \
-    X(NONE, "open")                                                             \
-    X(PEER, "closed by the peer")                                               \
-    X(SHUTDOWN, "shutting down")                                                \
-    X(CONN_MAX, "too many connections")                                         \
-    X(CONNECT_FAILED, "connect failed")                                         \
-    X(AUTH_TIMEOUT, "handshake not completed within the timeout")               \
-    X(AUTH_FAILED, "authentication failed")                                     \
-    X(NOT_AUTHED, "frame other than the handshake before authentication")       \
-    X(PROTOCOL, "protocol violation")                                           \
-    X(BAD_MAGIC, "bad frame magic")                                             \
-    X(BAD_VERSION, "unsupported protocol version")                              \
-    X(BAD_CRC, "frame checksum mismatch")                                       \
-    X(TOO_BIG, "frame larger than the limit")                                   \
-    X(BAD_FRAME, "malformed frame header")                                      \
-    X(TRUNCATED, "connection ended in the middle of a frame")                   \
-    X(FRAME_TIMEOUT, "frame not completed within the timeout")                  \
-    X(WRITE_OVERFLOW, "peer does not read its replies")                         \
-    X(IO_ERROR, "socket error")                                                 \
+#define RPC_CLOSE_REASON_MAP(X)                                           \
+    X(NONE, "open")                                                       \
+    X(PEER, "closed by the peer")                                         \
+    X(SHUTDOWN, "shutting down")                                          \
+    X(CONN_MAX, "too many connections")                                   \
+    X(CONNECT_FAILED, "connect failed")                                   \
+    X(AUTH_TIMEOUT, "handshake not completed within the timeout")         \
+    X(AUTH_FAILED, "authentication failed")                               \
+    X(NOT_AUTHED, "frame other than the handshake before authentication") \
+    X(PROTOCOL, "protocol violation")                                     \
+    X(BAD_MAGIC, "bad frame magic")                                       \
+    X(BAD_VERSION, "unsupported protocol version")                        \
+    X(BAD_CRC, "frame checksum mismatch")                                 \
+    X(TOO_BIG, "frame larger than the limit")                             \
+    X(BAD_FRAME, "malformed frame header")                                \
+    X(TRUNCATED, "connection ended in the middle of a frame")             \
+    X(FRAME_TIMEOUT, "frame not completed within the timeout")            \
+    X(WRITE_OVERFLOW, "peer does not read its replies")                   \
+    X(IO_ERROR, "socket error")                                           \
     X(SWITCH, "client moved to another address")
 
 enum rpc_close_reason {
@@ -178,7 +178,10 @@ void rpc_server_close(struct rpc_server *s);
 
 /* Reply to req (flags REPLY, the request's id) and complete it. If the
  * connection is gone the reply is dropped and 0 returned. A payload over
- * the frame limit is answered with an error reply CAIRN_TOOBIG instead. */
+ * the frame limit is answered with an error reply CAIRN_TOOBIG instead (and
+ * CAIRN_TOOBIG returned). CAIRN_EBUSY: the connection's write queue passed
+ * write_queue_max plus one frame (a peer that does not read): the
+ * connection was closed and the reply dropped. */
 int rpc_reply(struct rpc_req *req, uint16_t type, const void *payload, size_t len);
 /* Error reply (flags REPLY|ERROR, WIRE_ERROR payload) and complete req.
  * msg may be NULL; it is cut at WIRE_ERROR_MSG_MAX bytes. */

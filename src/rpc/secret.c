@@ -59,8 +59,8 @@ static int secret_check_mode(const char *path, const struct stat *st)
         return CAIRN_EINVAL;
     }
     if (st->st_mode & (S_IROTH | S_IWOTH)) {
-        LOG_ERROR("rpc", "secret file %s is accessible to others (mode %03o): chmod 600 it",
-                  path, (unsigned)(st->st_mode & 0777));
+        LOG_ERROR("rpc", "secret file %s is accessible to others (mode %03o): chmod 600 it", path,
+                  (unsigned)(st->st_mode & 0777));
         return CAIRN_EACCES;
     }
     if (st->st_mode & (S_IRGRP | S_IWGRP))
@@ -95,8 +95,8 @@ int rpc_secret_load(const char *path, struct rpc_secret *out)
     rc = rpc_secret_set(out, tmp, len);
     OPENSSL_cleanse(tmp, sizeof tmp);
     if (rc)
-        LOG_ERROR("rpc", "secret file %s: the secret must be %u..%u bytes", path,
-                  CAIRN_SECRET_MIN, CAIRN_SECRET_MAX);
+        LOG_ERROR("rpc", "secret file %s: the secret must be %u..%u bytes", path, CAIRN_SECRET_MIN,
+                  CAIRN_SECRET_MAX);
     return rc;
 }
 

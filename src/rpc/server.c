@@ -76,8 +76,8 @@ static void srv_check_pause(struct rpc_server *s, struct rpc_conn *c)
     if (!c->paused && over) {
         conn_pause(c);
         s->st.pauses++;
-        LOG_INFO("rpc", "%s: pausing reads from %s: %zu bytes queued, %u requests waiting",
-                 s->side, c->peer.addr, q, c->outstanding);
+        LOG_INFO("rpc", "%s: pausing reads from %s: %zu bytes queued, %u requests waiting", s->side,
+                 c->peer.addr, q, c->outstanding);
     } else if (c->paused && q <= s->lim.write_queue_max / 2 &&
                c->outstanding < s->lim.inflight_max) {
         LOG_DEBUG("rpc", "%s: resuming reads from %s", s->side, c->peer.addr);
@@ -92,8 +92,10 @@ static int srv_sent(struct rpc_server *s, struct rpc_conn *c, int rc)
     if (rc == 0) {
         s->st.replies++;
         s->st.queue_peak = CAIRN_MAX(s->st.queue_peak, (uint64_t)conn_queued(c));
-    } else if (rc == CAIRN_EBUSY)
+    } else if (rc == CAIRN_EBUSY) {
+        s->st.replies_dropped++;
         conn_close(c, RPC_CLOSE_WRITE_OVERFLOW);
+    }
     return rc;
 }
 
@@ -132,8 +134,8 @@ static int srv_hello(struct rpc_server *s, struct rpc_conn *c, const struct wire
     struct wire_hello_reply r;
     memcpy(c->nonce_peer, m.client_nonce, WIRE_NONCE_SIZE);
     if (rpc_random(r.server_nonce, WIRE_NONCE_SIZE) != 0 ||
-        rpc_proof(&s->secret, RPC_LABEL_SERVER, m.client_nonce, r.server_nonce,
-                  r.server_proof) != 0)
+        rpc_proof(&s->secret, RPC_LABEL_SERVER, m.client_nonce, r.server_nonce, r.server_proof) !=
+            0)
         return RPC_CLOSE_IO_ERROR;
     memcpy(c->nonce_mine, r.server_nonce, WIRE_NONCE_SIZE);
     if (conn_send_enc(c, WIRE_HELLO_REPLY, WIRE_FLAG_REPLY, h->req_id, enc_hello_reply, &r))
@@ -300,8 +302,7 @@ static void srv_echo(struct rpc_server *s, struct rpc_req *req, const struct rpc
 
 int rpc_server_new(uv_loop_t *loop, const struct rpc_server_cfg *cfg, struct rpc_server **out)
 {
-    if (!cfg->secret || cfg->secret->len < CAIRN_SECRET_MIN ||
-        cfg->secret->len > CAIRN_SECRET_MAX)
+    if (!cfg->secret || cfg->secret->len < CAIRN_SECRET_MIN || cfg->secret->len > CAIRN_SECRET_MAX)
         return CAIRN_EINVAL;
     struct rpc_server *s = calloc(1, sizeof *s);
     if (!s)

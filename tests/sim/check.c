@@ -77,6 +77,13 @@ void chk_leader_complete(struct sim_world *w, struct sim_node *n)
     struct raft_status st;
     raft_get_status(n->r, &st);
     uint64_t mc = w->chk.max_commit;
+    int voter = 0;
+    if (!sim_conf_has(&st.conf, n->id, &voter) || !voter) {
+        sim_fail(w, "election safety",
+                 "node %llu leads term %llu but is not a voter of its configuration (%u voters)",
+                 (ull)n->id, (ull)st.term, st.conf.n_voters);
+        return;
+    }
     if (st.last_index < mc) {
         sim_fail(w, "leader completeness",
                  "node %llu leads term %llu with last index %llu, but entries up to %llu are "

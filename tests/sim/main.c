@@ -24,7 +24,7 @@
 
 #define SIM_RANGE_CASES 8u
 #define SIM_RANGE_SEEDS 250u
-#define SIM_RANGE_TIMEOUT_S 300u
+#define SIM_RANGE_TIMEOUT_S 120u
 #define SIM_PROGRESS_EVERY 1000u
 
 typedef unsigned long long ull;

@@ -33,6 +33,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/hashmap.h"
 #include "common/prng.h"
@@ -497,7 +498,7 @@ void trace_print_last(const struct sim_world *w, unsigned n);
 void sim_fail(struct sim_world *w, const char *inv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void sim_report(const struct sim_world *w);
-void sim_print_params(const struct sim_world *w);
+void sim_print_params(FILE *f, const struct sim_world *w);
 void sim_install_abort_handler(void);
 void sim_set_current(struct sim_world *w);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cairn_errors.h"
 #include "common/assert.h"
 #include "sim.h"
 
@@ -71,6 +72,12 @@ static const char *conf_op_name(uint8_t op)
 
 typedef unsigned long long ull;
 
+/* A return code recorded as u64: its error name. */
+static const char *rc_name(uint64_t rc)
+{
+    return rc == 0 ? "ok" : cairn_err_name((int)(int64_t)rc);
+}
+
 /* The details of one event, by kind (what a..d mean is set where the event
  * is recorded). */
 static void ev_details(const struct sim_ev *e, char *s, size_t n)
@@ -89,8 +96,22 @@ static void ev_details(const struct sim_ev *e, char *s, size_t n)
             snprintf(s + strlen(s), n - strlen(s), " (partition/down)");
         break;
     case SIM_EV_READY:
-        snprintf(s, n, "node %u entries=%llu..%llu hs.term=%llu hs.commit=%llu msgs=%llu", e->node,
-                 (ull)(e->a >> 32), (ull)(e->a & 0xffffffffu), (ull)e->b, (ull)e->c, (ull)e->d);
+        if (e->a)
+            snprintf(s, n, "node %u entries %llu..%llu", e->node, (ull)(e->a >> 32),
+                     (ull)(e->a & 0xffffffffu));
+        else
+            snprintf(s, n, "node %u no entries", e->node);
+        if (e->sub)
+            snprintf(s + strlen(s), n - strlen(s), ", hard state term=%llu commit=%llu",
+                     (ull)e->b, (ull)e->c);
+        snprintf(s + strlen(s), n - strlen(s), ", %llu msgs", (ull)e->d);
+        break;
+    case SIM_EV_SYNC:
+        snprintf(s, n, "node %u durable: last=%llu term=%llu commit=%llu", e->node, (ull)e->a,
+                 (ull)e->b, (ull)e->c);
+        break;
+    case SIM_EV_PHASE:
+        snprintf(s, n, "faults end: network heals, crashed nodes restart; liveness check");
         break;
     case SIM_EV_ROLE:
         snprintf(s, n, "node %u -> %s term=%llu leader=%llu commit=%llu", e->node,
@@ -117,17 +138,27 @@ static void ev_details(const struct sim_ev *e, char *s, size_t n)
         snprintf(s, n, "one-way %u -/-> %u", e->node, e->peer);
         break;
     case SIM_EV_CONF:
-        snprintf(s, n, "leader %u %s %u -> rc=%lld idx=%llu", e->node, conf_op_name(e->sub),
-                 e->peer, (long long)e->a, (ull)e->b);
+        snprintf(s, n, "leader %u %s %u -> %s index=%llu", e->node, conf_op_name(e->sub), e->peer,
+                 rc_name(e->a), (ull)e->b);
         break;
     case SIM_EV_TRANSFER:
-        snprintf(s, n, "leader %u -> %u rc=%lld", e->node, e->peer, (long long)e->a);
+        snprintf(s, n, "leader %u to %u -> %s", e->node, e->peer, rc_name(e->a));
+        break;
+    case SIM_EV_CORRUPT:
+        snprintf(s, n, "self-test corruption: node %u index %llu term %llu", e->node, (ull)e->a,
+                 (ull)e->b);
         break;
     case SIM_EV_PROPOSE:
+        snprintf(s, n, "client %u at node %u %s key=%llu -> %s index=%llu", e->peer, e->node,
+                 op_name(e->sub), (ull)e->a, rc_name(e->b), (ull)e->c);
+        break;
     case SIM_EV_READ:
+        snprintf(s, n, "client %u at node %u GET key=%llu -> %s ctx=%#llx", e->peer, e->node,
+                 (ull)e->a, rc_name(e->b), (ull)e->c);
+        break;
     case SIM_EV_PROBE:
-        snprintf(s, n, "client %u at node %u %s key=%llu rc=%lld idx/ctx=%llu", e->peer, e->node,
-                 op_name(e->sub), (ull)e->a, (long long)e->b, (ull)e->c);
+        snprintf(s, n, "liveness probe at node %u -> %s index=%llu", e->node, rc_name(e->b),
+                 (ull)e->c);
         break;
     case SIM_EV_REPLY:
     case SIM_EV_UNKNOWN:
@@ -199,11 +230,10 @@ void sim_fail(struct sim_world *w, const char *inv, const char *fmt, ...)
     va_end(ap);
 }
 
-void sim_print_params(const struct sim_world *w)
+void sim_print_params(FILE *f, const struct sim_world *w)
 {
     const struct sim_params *p = &w->p;
-    fprintf(stderr,
-            "seed %llu: voters=%u spares=%u election=%u heartbeat=%u prevote=%d "
+    fprintf(f, "seed %llu: voters=%u spares=%u election=%u heartbeat=%u prevote=%d "
             "checkquorum=%d batch=%u/%uB inflight=%u drop=%u%% dup=%u%% delay=%u..%u "
             "reorder=%d oneway=%d sync<=%u torn=%d snap_every=%u fault_ticks=%u "
             "faults=%u/1000 down<=%u conf=%d transfer=%d clients=%u\n",
@@ -221,7 +251,7 @@ void sim_report(const struct sim_world *w)
     fprintf(stderr, "\nSIM FAILURE seed=%llu tick=%llu step=%llu\n", (ull)w->seed, (ull)w->tick,
             (ull)w->step);
     fprintf(stderr, "invariant broken: %s\n  %s\n", w->fail_inv, w->fail_msg);
-    sim_print_params(w);
+    sim_print_params(stderr, w);
     trace_print_last(w, SIM_TRACE_SHOW);
     fprintf(stderr, "replay: make sim SEED=%llu\n", (ull)w->seed);
     fflush(stderr);
@@ -240,7 +270,7 @@ static void on_abort(int sig)
                 "\nSIM ABORT (signal %d: a core assertion or crash) seed=%llu "
                 "tick=%llu step=%llu\n",
                 sig, (ull)w->seed, (ull)w->tick, (ull)w->step);
-        sim_print_params(w);
+        sim_print_params(stderr, w);
         trace_print_last(w, SIM_TRACE_SHOW);
         fprintf(stderr, "replay: make sim SEED=%llu\n", (ull)w->seed);
         fflush(stderr);

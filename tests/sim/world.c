@@ -101,8 +101,11 @@ static void draw_params(struct sim_world *w)
     p->n_voters = prng_chance(r, 1, 2) ? 3 : 5;
     p->conf_changes = prng_chance(r, 2, 3);
     p->n_spares = p->conf_changes ? (uint32_t)prng_range(r, 0, 2) : 0;
-    p->election_ticks = (uint32_t)prng_range(r, 6, 14);
-    p->heartbeat_ticks = (uint32_t)prng_range(r, 1, 3);
+    /* Ticks are coarse: a message takes 1..delay_max ticks and a sync up to
+     * sync_ticks_max, so an election timeout must span a few round trips
+     * (real clusters have a ratio of 100 or more). */
+    p->election_ticks = (uint32_t)prng_range(r, 10, 20);
+    p->heartbeat_ticks = (uint32_t)prng_range(r, 1, p->election_ticks / 4);
     p->pre_vote = prng_chance(r, 4, 5);
     p->check_quorum = prng_chance(r, 4, 5);
     p->max_entries_per_msg = prng_chance(r, 1, 4) ? 1 : (uint32_t)prng_range(r, 2, 64);
@@ -111,13 +114,13 @@ static void draw_params(struct sim_world *w)
     p->drop_pct = prng_chance(r, 1, 4) ? 0 : (uint32_t)prng_range(r, 1, 20);
     p->dup_pct = prng_chance(r, 1, 2) ? 0 : (uint32_t)prng_range(r, 1, 10);
     p->delay_min = (uint32_t)prng_range(r, 1, 2);
-    p->delay_max = p->delay_min + (uint32_t)prng_range(r, 0, 8);
+    p->delay_max = p->delay_min + (uint32_t)prng_range(r, 0, p->election_ticks / 3);
     p->reorder = prng_chance(r, 1, 2);
     p->one_way = prng_chance(r, 1, 2);
-    p->sync_ticks_max = (uint32_t)prng_range(r, 0, 3);
+    p->sync_ticks_max = (uint32_t)prng_range(r, 0, 2);
     p->torn_writes = prng_chance(r, 1, 3);
     p->snapshot_every = prng_chance(r, 1, 8) ? 0 : (uint32_t)prng_range(r, 3, 40);
-    p->fault_ticks = (uint32_t)prng_range(r, 300, 900);
+    p->fault_ticks = (uint32_t)prng_range(r, 500, 5000);
     p->fault_permille = (uint32_t)prng_range(r, 10, 60);
     p->crash_down_max = (uint32_t)prng_range(r, 5, 150);
     p->transfers = prng_chance(r, 1, 2);
@@ -137,6 +140,8 @@ static void world_init(struct sim_world *w, const struct sim_opts *o)
     draw_params(w);
     w->tr.verbose = o->verbose;
     w->n_nodes = w->p.n_voters + w->p.n_spares;
+    if (o->verbose)
+        sim_print_params(stdout, w);
     for (uint32_t i = 0; i < w->p.n_voters; i++)
         w->initial.voters[w->initial.n_voters++] = i + 1;
     for (uint32_t i = 0; i < w->n_nodes; i++) {
@@ -202,7 +207,21 @@ void sim_node_start(struct sim_world *w, struct sim_node *n)
     };
     n->r = raft_new(&cfg, &rs);
     free(ents);
-    CAIRN_ASSERT(n->r != NULL);
+    if (!n->r) {
+        /* The node cannot come back: its disk holds a state the core refuses.
+         * It stays down; the run ends at this step. */
+        sim_fail(w, "core contract",
+                 "node %llu: raft_new refused its durable state (hard state term %llu vote %llu "
+                 "commit %llu, snapshot %llu/%llu, log %llu..%llu, last term %llu)",
+                 (unsigned long long)n->id, (unsigned long long)d->hs.term,
+                 (unsigned long long)d->hs.vote, (unsigned long long)d->hs.commit,
+                 (unsigned long long)d->snap.index, (unsigned long long)d->snap.term,
+                 (unsigned long long)d->snap.index + 1, (unsigned long long)disk_last(d),
+                 (unsigned long long)disk_term_at(d, disk_last(d)));
+        n->state = SIM_NODE_DOWN;
+        n->restart_tick = UINT64_MAX;
+        return;
+    }
     if (d->snap.index == 0)
         kv_init(&n->kv, &d->snap.conf);
     else
@@ -507,7 +526,8 @@ static void node_take_ready(struct sim_world *w, struct sim_node *n)
     n->pend.sync_tick = w->tick + lat;
     uint64_t first = rd.n_entries ? rd.entries[0].index : 0;
     uint64_t last = rd.n_entries ? rd.entries[rd.n_entries - 1].index : 0;
-    trace_ev(w, SIM_EV_READY, n->id, 0, 0, first << 32 | (last & 0xffffffffu),
+    trace_ev(w, SIM_EV_READY, n->id, 0, (uint8_t)rd.has_hard_state,
+             first << 32 | (last & 0xffffffffu),
              rd.has_hard_state ? rd.hard_state.term : 0,
              rd.has_hard_state ? rd.hard_state.commit : 0, rd.n_msgs);
 }
@@ -527,6 +547,11 @@ static void node_io(struct sim_world *w, struct sim_node *n)
         if (!raft_has_ready(n->r))
             return;
         node_take_ready(w, n);
+        /* Now and then a crash between the write and its sync. */
+        if (w->phase == SIM_PHASE_FAULTS && prng_chance(&w->rng, w->p.fault_permille, 20000)) {
+            sim_node_crash(w, n, prng_range(&w->rng, 1, w->p.crash_down_max));
+            return;
+        }
     }
 }
 
@@ -698,7 +723,9 @@ static void liveness_phase(struct sim_world *w)
     net_heal(w);
     w->net.drop_pct = 0;
     w->net.dup_pct = 0;
-    w->net.delay_max = w->net.delay_min + 1;
+    w->net.delay_min = 1;
+    w->net.delay_max = 2;
+    w->p.sync_ticks_max = CAIRN_MIN(w->p.sync_ticks_max, 1u);
     if (w->o.corrupt == SIM_CORRUPT_NO_PROGRESS) {
         w->corrupted = 1;
         net_isolate_all(w);
@@ -743,8 +770,6 @@ int sim_run(const struct sim_opts *o, struct sim_result *res, struct sim_stats *
     sim_set_current(w);
     world_init(w, o);
     w->st.seeds = 1;
-    if (o->verbose)
-        sim_print_params(w);
     while (!w->failed && w->tick < w->p.fault_ticks)
         sim_tick(w);
     if (!w->failed)

@@ -257,8 +257,8 @@ TEST(meta_setattr)
     set.atime_ns = 111;
     set.mtime_ns = 222;
     set.goal = 3;
-    CHECK_OK(mt_setattr(&t, f.ino, META_SET_ALL & ~(META_SET_ATIME_NOW | META_SET_MTIME_NOW),
-                        &set, &a));
+    CHECK_OK(
+        mt_setattr(&t, f.ino, META_SET_ALL & ~(META_SET_ATIME_NOW | META_SET_MTIME_NOW), &set, &a));
     CHECK_EQ(a.mode, S_IFREG | 0600);
     CHECK_EQ(a.uid, 7);
     CHECK_EQ(a.gid, 8);
@@ -312,8 +312,7 @@ TEST(meta_setattr)
 }
 
 /* Read a whole directory in pages of `page`; names appended to out. */
-static uint32_t list_dir(struct mt *t, uint64_t dir, uint32_t page, char names[][64],
-                         uint32_t max)
+static uint32_t list_dir(struct mt *t, uint64_t dir, uint32_t page, char names[][64], uint32_t max)
 {
     uint64_t cookie = 0;
     uint32_t n = 0;
@@ -591,12 +590,26 @@ TEST(meta_statfs)
 TEST(meta_objects_are_pure)
 {
     static const char *allowed[] = {
-        "malloc", "calloc", "realloc", "free", "memcpy", "memmove", "memcmp", "memset",
-        "memchr", "strlen", "qsort", "cairn_panic", "crc32c", "hash_u64", "hash_bytes",
-        "__stack_chk_fail", "_GLOBAL_OFFSET_TABLE_",
+        "malloc",
+        "calloc",
+        "realloc",
+        "free",
+        "memcpy",
+        "memmove",
+        "memcmp",
+        "memset",
+        "memchr",
+        "strlen",
+        "qsort",
+        "cairn_panic",
+        "crc32c",
+        "hash_u64",
+        "hash_bytes",
+        "__stack_chk_fail",
+        "_GLOBAL_OFFSET_TABLE_",
     };
-    static const char *prefixes[] = {"meta_", "wire_", "buf_", "hmap_", "__asan", "__ubsan",
-                                     "__sanitizer"};
+    static const char *prefixes[] = {"meta_",  "wire_",   "buf_",       "hmap_",
+                                     "__asan", "__ubsan", "__sanitizer"};
     char cmd[512];
     snprintf(cmd, sizeof cmd, "nm -u %s/obj/src/meta/*.o 2>&1", CAIRN_BUILD_DIR);
     FILE *p = popen(cmd, "r");

@@ -49,8 +49,7 @@ static int commit(struct mt *t, uint64_t ino, uint32_t index, struct alloc_r a, 
                   const uint32_t *ok, uint8_t n)
 {
     MT_BEGIN(t);
-    CHECK_OK(
-        meta_cmd_chunk_commit(&t->cmd, &h_, ino, index, a.chunk, a.version, len, ok, n));
+    CHECK_OK(meta_cmd_chunk_commit(&t->cmd, &h_, ino, index, a.chunk, a.version, len, ok, n));
     return mt_apply(t);
 }
 
@@ -71,9 +70,8 @@ static uint64_t expect_outbox(struct mt *t, uint64_t after, const uint64_t (*wan
     for (size_t i = 0; i < n; i++) {
         CHECKF(recs[i].node == want[i][0] && recs[i].kind == want[i][1] &&
                    recs[i].chunk == want[i][2] && recs[i].version == want[i][3],
-               "outbox[%zu]: node %u kind %u chunk %llu v%llu", i, recs[i].node,
-               recs[i].kind, (unsigned long long)recs[i].chunk,
-               (unsigned long long)recs[i].version);
+               "outbox[%zu]: node %u kind %u chunk %llu v%llu", i, recs[i].node, recs[i].kind,
+               (unsigned long long)recs[i].chunk, (unsigned long long)recs[i].version);
         CHECK(recs[i].id > after);
         after = recs[i].id;
     }
@@ -112,8 +110,7 @@ TEST(meta_chunk_write_commit)
 {
     struct mt t;
     mt_init(&t);
-    uint32_t n1 = reg_node(&t, 0, "a:1"), n2 = reg_node(&t, 0, "b:1"),
-             n3 = reg_node(&t, 0, "c:1");
+    uint32_t n1 = reg_node(&t, 0, "a:1"), n2 = reg_node(&t, 0, "b:1"), n3 = reg_node(&t, 0, "c:1");
     struct meta_attr f, a;
     CHECK_OK(mt_create(&t, 1, "f", 0644, 1, &f));
     uint32_t rep[3] = {n1, n2, n3};
@@ -218,6 +215,9 @@ TEST(meta_chunk_alloc_errors)
     struct alloc_r wrong = {w.chunk, w.version + 1};
     CHECK_EQ(commit(&t, f.ino, 0, wrong, 10, ok, 1), CAIRN_STALEVERSION);
     CHECK_EQ(abort_write(&t, f.ino, 0, wrong), CAIRN_STALEVERSION);
+    /* an index past the limit must not alias another file's key */
+    CHECK_EQ(commit(&t, 0, (uint32_t)(f.ino << 16), w, 10, ok, 1), CAIRN_STALEVERSION);
+    CHECK_EQ(abort_write(&t, 1ull << 48 | f.ino, 0, w), CAIRN_STALEVERSION);
     /* abort: the replicas drop the version; the chunk id is never reused */
     CHECK_OK(abort_write(&t, f.ino, 0, w));
     const uint64_t want[][4] = {{n1, META_OUT_DROP, w.chunk, 1}};
@@ -249,8 +249,7 @@ TEST(meta_chunk_deadline_expiry)
     CHECK_OK(meta_cmd_tick(&t.cmd, &h));
     CHECK_OK(mt_apply(&t));
     CHECK_EQ(wire_load_u32(t.reply.data + 8), 2);
-    const uint64_t want[][4] = {{n1, META_OUT_DROP, w.chunk, 1},
-                                {n1, META_OUT_DROP, w2.chunk, 1}};
+    const uint64_t want[][4] = {{n1, META_OUT_DROP, w.chunk, 1}, {n1, META_OUT_DROP, w2.chunk, 1}};
     expect_outbox(&t, 0, want, 2);
     CHECK_EQ(commit(&t, f.ino, 0, w, 10, &n1, 1), CAIRN_STALEVERSION);
     /* an expired write does not block a new allocation (no TICK needed) */
@@ -312,10 +311,8 @@ TEST(meta_chunk_truncate_unlink)
     CHECK_OK(alloc(&t, f.ino, 4, rep, 1, &p));
     CHECK_OK(mt_unlink(&t, 1, "g"));
     const uint64_t want2[][4] = {
-        {n1, META_OUT_DROP, p.chunk, 1},
-        {n1, META_OUT_DELETE, w[0].chunk, 1},
-        {n2, META_OUT_DELETE, w[0].chunk, 1},
-        {n1, META_OUT_DELETE, w[1].chunk, 1},
+        {n1, META_OUT_DROP, p.chunk, 1},      {n1, META_OUT_DELETE, w[0].chunk, 1},
+        {n2, META_OUT_DELETE, w[0].chunk, 1}, {n1, META_OUT_DELETE, w[1].chunk, 1},
         {n2, META_OUT_DELETE, w[1].chunk, 1},
     };
     expect_outbox(&t, last, want2, 5);

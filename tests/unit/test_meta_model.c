@@ -111,8 +111,11 @@ static int m_create(uint64_t p, const char *name, int type, int excl, uint64_t *
         return 1; /* the model's own limit: skip */
     *ino = model_next++;
     CHECK(*ino < MI_MAX);
-    model[*ino] = (struct m_ino){.type = type, .nlink = type == T_DIR ? 2 : 1, .parent = p,
-                                 .next_seq = 3, .size = type == T_LINK ? 3 : 0};
+    model[*ino] = (struct m_ino){.type = type,
+                                 .nlink = type == T_DIR ? 2 : 1,
+                                 .parent = p,
+                                 .next_seq = 3,
+                                 .size = type == T_LINK ? 3 : 0};
     madd(d, name, *ino);
     if (type == T_DIR)
         d->nlink++;

@@ -233,8 +233,8 @@ TEST(meta_rename_random_tree)
             break;
         default:
             rc = mt_rename(&t, p, nm, q, nm2, 0);
-            CHECK(rc == 0 || rc == CAIRN_ENOENT || rc == CAIRN_EINVAL ||
-                  rc == CAIRN_ENOTEMPTY || rc == CAIRN_EISDIR || rc == CAIRN_ENOTDIR);
+            CHECK(rc == 0 || rc == CAIRN_ENOENT || rc == CAIRN_EINVAL || rc == CAIRN_ENOTEMPTY ||
+                  rc == CAIRN_EISDIR || rc == CAIRN_ENOTDIR);
             break;
         }
     }

@@ -22,40 +22,68 @@ static int build_cmd(struct mt *t, int i, struct seq_ctx *c)
     struct cairn_buf *b = &t->cmd;
     buf_reset(b);
     switch (i) {
-    case 0: return meta_cmd_session_open(b, &hp, 30000) == 0;
-    case 1: return meta_cmd_node_register(b, &hp, 0, "127.0.0.1:1", "r1", 100, 1) == 0;
-    case 2: return meta_cmd_node_register(b, &hp, 0, "127.0.0.1:2", "r2", 100, 1) == 0;
-    case 3: return meta_cmd_node_update(b, &hp, 2, META_NODE_UP, 200, 2) == 0;
-    case 4: return meta_cmd_mkdir(b, &hs, 1, "dir", 0755) == 0;
-    case 5: return meta_cmd_create(b, &hs, c->dir, "file", 0644, 1) == 0;
-    case 6: return meta_cmd_symlink(b, &hs, c->dir, "sym", "file") == 0;
-    case 7: return meta_cmd_link(b, &hs, c->file, 1, "hard") == 0;
-    case 8: return meta_cmd_setattr(b, &hs, c->file, META_SET_MODE | META_SET_SIZE, &set) == 0;
-    case 9: return meta_cmd_setxattr(b, &hs, c->file, "user.k", "value", 5, 0) == 0;
-    case 10: return meta_cmd_removexattr(b, &hs, c->file, "user.k") == 0;
+    case 0:
+        return meta_cmd_session_open(b, &hp, 30000) == 0;
+    case 1:
+        return meta_cmd_node_register(b, &hp, 0, "127.0.0.1:1", "r1", 100, 1) == 0;
+    case 2:
+        return meta_cmd_node_register(b, &hp, 0, "127.0.0.1:2", "r2", 100, 1) == 0;
+    case 3:
+        return meta_cmd_node_update(b, &hp, 2, META_NODE_UP, 200, 2) == 0;
+    case 4:
+        return meta_cmd_mkdir(b, &hs, 1, "dir", 0755) == 0;
+    case 5:
+        return meta_cmd_create(b, &hs, c->dir, "file", 0644, 1) == 0;
+    case 6:
+        return meta_cmd_symlink(b, &hs, c->dir, "sym", "file") == 0;
+    case 7:
+        return meta_cmd_link(b, &hs, c->file, 1, "hard") == 0;
+    case 8:
+        return meta_cmd_setattr(b, &hs, c->file, META_SET_MODE | META_SET_SIZE, &set) == 0;
+    case 9:
+        return meta_cmd_setxattr(b, &hs, c->file, "user.k", "value", 5, 0) == 0;
+    case 10:
+        return meta_cmd_removexattr(b, &hs, c->file, "user.k") == 0;
     case 11:
         return meta_cmd_chunk_alloc(b, &hs, c->file, 0, t->now + 10 * MT_SEC, rep, 2) == 0;
     case 12:
-        return meta_cmd_chunk_commit(b, &hs, c->file, 0, c->chunk, c->version, 100, rep, 1) ==
-               0;
+        return meta_cmd_chunk_commit(b, &hs, c->file, 0, c->chunk, c->version, 100, rep, 1) == 0;
     case 13:
         return meta_cmd_chunk_alloc(b, &hs, c->file, 1, t->now + 10 * MT_SEC, rep, 1) == 0;
-    case 14: return meta_cmd_chunk_abort(b, &hs, c->file, 1, c->chunk, c->version) == 0;
-    case 15: return meta_cmd_outbox_ack(b, &hp, ids, 3) == 0;
-    case 16: return meta_cmd_rename(b, &hs, c->dir, "file", 1, "moved", 0) == 0;
-    case 17: return meta_cmd_unlink(b, &hs, c->dir, "sym") == 0;
-    case 18: return meta_cmd_rmdir(b, &hs, 1, "dir") == 0;
-    case 19: hp.session = c->session2; return meta_cmd_session_keepalive(b, &hp) == 0;
-    case 20: return meta_cmd_tick(b, &hp) == 0;
-    case 21: hp.session = c->session2; return meta_cmd_session_close(b, &hp) == 0;
-    case 22: return meta_cmd_lookup(b, &hp, 1, "moved") == 0;
-    case 23: return meta_cmd_getattr(b, &hp, c->file) == 0;
-    case 24: return meta_cmd_readdir(b, &hp, 1, 0, 10) == 0;
-    case 25: return meta_cmd_listxattr(b, &hp, c->file, 100) == 0;
-    case 26: return meta_cmd_statfs(b, &hp) == 0;
-    case 27: return meta_cmd_chunks(b, &hp, c->file, 0, 4) == 0;
-    case 28: return meta_cmd_getxattr(b, &hp, c->file, "user.none", 0) == 0;
-    default: return 0;
+    case 14:
+        return meta_cmd_chunk_abort(b, &hs, c->file, 1, c->chunk, c->version) == 0;
+    case 15:
+        return meta_cmd_outbox_ack(b, &hp, ids, 3) == 0;
+    case 16:
+        return meta_cmd_rename(b, &hs, c->dir, "file", 1, "moved", 0) == 0;
+    case 17:
+        return meta_cmd_unlink(b, &hs, c->dir, "sym") == 0;
+    case 18:
+        return meta_cmd_rmdir(b, &hs, 1, "dir") == 0;
+    case 19:
+        hp.session = c->session2;
+        return meta_cmd_session_keepalive(b, &hp) == 0;
+    case 20:
+        return meta_cmd_tick(b, &hp) == 0;
+    case 21:
+        hp.session = c->session2;
+        return meta_cmd_session_close(b, &hp) == 0;
+    case 22:
+        return meta_cmd_lookup(b, &hp, 1, "moved") == 0;
+    case 23:
+        return meta_cmd_getattr(b, &hp, c->file) == 0;
+    case 24:
+        return meta_cmd_readdir(b, &hp, 1, 0, 10) == 0;
+    case 25:
+        return meta_cmd_listxattr(b, &hp, c->file, 100) == 0;
+    case 26:
+        return meta_cmd_statfs(b, &hp) == 0;
+    case 27:
+        return meta_cmd_chunks(b, &hp, c->file, 0, 4) == 0;
+    case 28:
+        return meta_cmd_getxattr(b, &hp, c->file, "user.none", 0) == 0;
+    default:
+        return 0;
     }
 }
 
@@ -109,8 +137,7 @@ TEST(meta_malformed_every_truncation)
         buf_reset(&t.cmd);
         CHECK_OK(buf_append(&t.cmd, full.data, full.len));
         int rc = mt_apply(&t);
-        CHECKF(rc == 0 || (i == 28 && rc == CAIRN_ENODATA), "cmd %d: %s", i,
-               cairn_err_name(rc));
+        CHECKF(rc == 0 || (i == 28 && rc == CAIRN_ENODATA), "cmd %d: %s", i, cairn_err_name(rc));
         note_reply(&t, i, &c);
         kinds++;
     }

@@ -69,8 +69,7 @@ static inline int mt_apply(struct mt *t)
     CHECK_EQ(rc, meta_reply_status(t->reply.data, t->reply.len));
     if (t->shadow) {
         buf_reset(&t->shadow_reply);
-        CHECK_EQ(meta_apply(t->shadow, t->index, t->cmd.data, t->cmd.len, &t->shadow_reply),
-                 rc);
+        CHECK_EQ(meta_apply(t->shadow, t->index, t->cmd.data, t->cmd.len, &t->shadow_reply), rc);
         CHECK_EQ(t->shadow_reply.len, t->reply.len);
         CHECK_MEM_EQ(t->shadow_reply.data, t->reply.data, t->reply.len);
     }
@@ -140,7 +139,9 @@ static inline int mt_attr(struct mt *t, int rc, struct meta_attr *a)
     return rc;
 }
 
-#define MT_BEGIN(t) struct meta_hdr h_ = mt_hdr_session(t); buf_reset(&(t)->cmd)
+#define MT_BEGIN(t)                         \
+    struct meta_hdr h_ = mt_hdr_session(t); \
+    buf_reset(&(t)->cmd)
 
 static inline int mt_create(struct mt *t, uint64_t parent, const char *name, uint32_t mode,
                             int excl, struct meta_attr *a)
@@ -188,8 +189,8 @@ static inline int mt_rmdir(struct mt *t, uint64_t parent, const char *name)
     return mt_apply(t);
 }
 
-static inline int mt_rename(struct mt *t, uint64_t p1, const char *n1, uint64_t p2,
-                            const char *n2, uint32_t flags)
+static inline int mt_rename(struct mt *t, uint64_t p1, const char *n1, uint64_t p2, const char *n2,
+                            uint32_t flags)
 {
     MT_BEGIN(t);
     CHECK_OK(meta_cmd_rename(&t->cmd, &h_, p1, n1, p2, n2, flags));

@@ -36,12 +36,12 @@ struct node {
     int up;
     struct stored st;
     uint64_t applied;
-    uint64_t lead_term;     /* term in which lead_terms was recorded */
-    uint64_t *lead_terms;   /* leader append-only: its log's terms */
+    uint64_t lead_term;   /* term in which lead_terms was recorded */
+    uint64_t *lead_terms; /* leader append-only: its log's terms */
     size_t n_lead_terms;
     struct raft_read_state reads[64];
     size_t n_reads;
-    int installed;          /* snapshots installed */
+    int installed; /* snapshots installed */
     uint8_t inst_data[64];
     size_t inst_len;
 };
@@ -328,8 +328,8 @@ static void check_leader(struct cluster *c, struct node *nd)
         CHECK(st.last_index >= nd->n_lead_terms);
         for (uint64_t i = st.first_index; i <= nd->n_lead_terms; i++)
             CHECKF(raft_term_at(nd->r, i) == nd->lead_terms[i - 1],
-                   "leader append-only: leader %llu changed index %llu",
-                   (unsigned long long)nd->id, (unsigned long long)i);
+                   "leader append-only: leader %llu changed index %llu", (unsigned long long)nd->id,
+                   (unsigned long long)i);
     }
     nd->lead_term = st.term;
     nd->lead_terms = realloc(nd->lead_terms, (st.last_index + 1) * sizeof *nd->lead_terms);
@@ -419,11 +419,10 @@ static int deliver_one(struct cluster *c)
         net_push(c, &m);
     if (ok && getenv("RAFT_TRACE"))
         fprintf(stderr, "%llu->%llu %s t%llu i%llu lt%llu c%llu rej%d hint%llu ctx%llu n%u\n",
-                (unsigned long long)m.from, (unsigned long long)m.to,
-                raft_msg_type_name(m.type), (unsigned long long)m.term,
-                (unsigned long long)m.index, (unsigned long long)m.log_term,
-                (unsigned long long)m.commit, m.reject, (unsigned long long)m.reject_hint,
-                (unsigned long long)m.context, m.n_entries);
+                (unsigned long long)m.from, (unsigned long long)m.to, raft_msg_type_name(m.type),
+                (unsigned long long)m.term, (unsigned long long)m.index,
+                (unsigned long long)m.log_term, (unsigned long long)m.commit, m.reject,
+                (unsigned long long)m.reject_hint, (unsigned long long)m.context, m.n_entries);
     if (ok && raft_step(to->r, &m) == CAIRN_BADMSG)
         c->badmsg++;
     msg_free(&m);
@@ -515,8 +514,8 @@ static uint64_t propose(struct cluster *c, int i, const char *s)
 
 /* A node restored from given logs (terms of entries 1..n), for crafted
  * divergent histories. */
-static void node_set_log(struct cluster *c, int i, const uint64_t *terms, size_t n,
-                         uint64_t term, uint64_t commit)
+static void node_set_log(struct cluster *c, int i, const uint64_t *terms, size_t n, uint64_t term,
+                         uint64_t commit)
 {
     struct node *nd = &c->nodes[i];
     node_stop(c, i);
@@ -526,8 +525,8 @@ static void node_set_log(struct cluster *c, int i, const uint64_t *terms, size_t
     for (size_t k = 0; k < n; k++) {
         e[k].index = k + 1;
         e[k].term = terms[k];
-        e[k].len = (uint32_t)snprintf(buf, sizeof buf, "e%zu-t%llu", k + 1,
-                                      (unsigned long long)terms[k]);
+        e[k].len =
+            (uint32_t)snprintf(buf, sizeof buf, "e%zu-t%llu", k + 1, (unsigned long long)terms[k]);
         e[k].data = (uint8_t *)buf;
         stored_append(&nd->st, &e[k], 1);
     }
@@ -699,9 +698,8 @@ static void chaos_heal(struct cluster *c)
     for (int i = 1; i <= c->n; i++) {
         struct raft_status si = status(c, i);
         fprintf(stderr, "  node %d: %s term %llu leader %llu commit %llu last %llu\n", i,
-                raft_role_name(si.role), (unsigned long long)si.term,
-                (unsigned long long)si.leader, (unsigned long long)si.commit,
-                (unsigned long long)si.last_index);
+                raft_role_name(si.role), (unsigned long long)si.term, (unsigned long long)si.leader,
+                (unsigned long long)si.commit, (unsigned long long)si.last_index);
     }
     CHECKF(0, "the group did not converge within 1000 ticks after healing");
 }
@@ -1038,7 +1036,8 @@ TEST_T(check_quorum_lease_ignores_votes, 20)
     uint64_t term = status(c, 2).term;
     struct raft_status s3 = status(c, 3);
     /* Node 2 just heard from the leader: a vote request is ignored. */
-    struct raft_msg m = vote_msg(3, 2, term + 5, s3.last_index, raft_term_at(c->nodes[3].r, s3.last_index));
+    struct raft_msg m =
+        vote_msg(3, 2, term + 5, s3.last_index, raft_term_at(c->nodes[3].r, s3.last_index));
     CHECK_OK(raft_step(c->nodes[2].r, &m));
     CHECK_EQ_U64(status(c, 2).term, term);
     CHECK(!raft_has_ready(c->nodes[2].r));
@@ -1472,7 +1471,7 @@ TEST_T(malformed_messages_are_dropped, 20)
     bad[7].n_entries = 2;
     bad[7].entries = ents; /* 2 then 4: not consecutive */
     bad[8].n_entries = 1;
-    bad[8].entries = &ents[2]; /* index 4 after prev 1 */
+    bad[8].entries = &ents[2];   /* index 4 after prev 1 */
     bad[9].type = RAFT_MSG_SNAP; /* no snapshot */
     bad[10].type = RAFT_MSG_SNAP;
     bad[10].snapshot = &snap; /* bad conf */

@@ -205,8 +205,7 @@ TEST_T(raftio_identity_checked, 30)
     CHECK_OK(raftio_save_hard_state(io, &hs));
     raftio_close(io);
     raftio_state_free(&st);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", node_dir(), other_dir,
-             node_dir());
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", node_dir(), other_dir, node_dir());
     CHECK_EQ(system(cmd), 0);
     sub_path(path, sizeof path, "identity");
     CHECK_EQ(unlink(path), 0);
@@ -246,7 +245,8 @@ TEST_T(raftio_hard_state_atomic_under_crash, 60)
     struct raft_hard_state old = {.term = term, .vote = 2, .commit = 5};
     CHECK_OK(raftio_save_hard_state(io, &old));
     for (int round = 0; round < 120; round++) {
-        struct raft_hard_state nw = {.term = ++term, .vote = 1 + (uint64_t)round % 3,
+        struct raft_hard_state nw = {.term = ++term,
+                                     .vote = 1 + (uint64_t)round % 3,
                                      .commit = 1 + prng_below(test_rng(), 10)};
         size_t step = (size_t)prng_below(test_rng(), CAIRN_ARRAY_LEN(steps) + 1);
         if (step < CAIRN_ARRAY_LEN(steps))
@@ -421,8 +421,7 @@ TEST_T(raftio_install_interrupted_before_reset, 60)
         faultfs_fail(ff, ops[fault], nth[fault], CAIRN_EIO);
         CHECK_EQ(raftio_snapshot_install(io, &snap), CAIRN_EIO);
         faultfs_clear(ff);
-        faultfs_crash(ff, v < 9 ? FAULTFS_CRASH_LOSE_UNSYNCED : FAULTFS_CRASH_RANDOM,
-                      test_rng());
+        faultfs_crash(ff, v < 9 ? FAULTFS_CRASH_LOSE_UNSYNCED : FAULTFS_CRASH_RANDOM, test_rng());
         raftio_close(io);
         CHECK_OK(load(fs, 500, &io, &st));
         check_snap(&st, s, 2, 100);
@@ -463,6 +462,22 @@ static void gate_hook(void *ctx)
         while (!g->open)
             pthread_cond_wait(&g->cv, &g->mu);
     }
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_wait_held(struct gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    while (!g->waiting)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_open(struct gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->open = 1;
+    pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
 }
 
@@ -510,10 +525,7 @@ TEST_T(raftio_writer_group_commit, 60)
     uint64_t seq;
     CHECK_OK(raftio_writer_submit(wr, &b, &seq));
     CHECK_EQ_U64(seq, 1);
-    pthread_mutex_lock(&g.mu);
-    while (!g.waiting)
-        pthread_cond_wait(&g.cv, &g.mu);
-    pthread_mutex_unlock(&g.mu);
+    gate_wait_held(&g);
     CHECK_EQ_U64(raftio_writer_durable_seq(wr), 0);
     /* While it syncs, 200 more batches of 1..4 entries queue up. */
     uint64_t next = 2;
@@ -529,10 +541,7 @@ TEST_T(raftio_writer_group_commit, 60)
         CHECK_OK(raftio_writer_submit(wr, &b, &seq));
     }
     CHECK_EQ_U64(seq, 201);
-    pthread_mutex_lock(&g.mu);
-    g.open = 1;
-    pthread_cond_broadcast(&g.cv);
-    pthread_mutex_unlock(&g.mu);
+    gate_open(&g);
     CHECK_OK(raftio_writer_wait(wr, seq));
     CHECK_EQ_U64(raftio_writer_durable_index(wr), next - 1);
     /* 201 batches, two rounds, two fdatasyncs of the log. */
@@ -541,11 +550,10 @@ TEST_T(raftio_writer_group_commit, 60)
     raftio_writer_get_stats(wr, &ws);
     CHECK_EQ_U64(ws.batches, 201);
     CHECK_EQ_U64(ws.rounds, 2);
-    pthread_mutex_lock(&dl.mu);
+    /* The callback runs after waiters wake: look once the thread is gone. */
+    CHECK_OK(raftio_writer_stop(wr));
     CHECK_EQ_U64(dl.calls, 2);
     CHECK_EQ_U64(dl.last_seq, 201);
-    pthread_mutex_unlock(&dl.mu);
-    CHECK_OK(raftio_writer_stop(wr));
     /* Everything is on disk after a power cut, and the last commit too. */
     faultfs_crash(ff, FAULTFS_CRASH_LOSE_UNSYNCED, NULL);
     raftio_close(io);
@@ -694,6 +702,20 @@ TEST_T(faultfs_crash_model, 30)
     CHECK_OK(rio_sync_dir(fs, d));
     faultfs_crash(ff, FAULTFS_CRASH_LOSE_UNSYNCED, NULL);
     expect_file("b", NULL);
+    faultfs_free(ff);
+}
+
+TEST_T(faultfs_random_crash_keeps_a_prefix, 30)
+{
+    struct faultfs *ff;
+    CHECK_OK(faultfs_new(&ff));
+    struct raftio_fs *fs = faultfs_fs(ff);
+    char a[512];
+    snprintf(a, sizeof a, "%s/a", test_tmpdir());
+    int fd;
+    CHECK_OK(rio_open(fs, a, RAFTIO_OPEN_CREATE, &fd));
+    CHECK_OK(rio_close(fs, fd));
+    CHECK_OK(rio_sync_dir(fs, test_tmpdir()));
     /* Random crashes keep a prefix of the writes, at most one torn: past
      * the bytes that match, only zeros or garbage up to the end of the torn
      * write. Every kind of outcome shows up over the rounds. */

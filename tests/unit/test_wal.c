@@ -122,8 +122,7 @@ static void check_recovered(const struct wal_entries *got, const struct model *m
 }
 
 /* Appends a random batch at the end of the model and of the wal. */
-static void append_random(struct wal *w, struct model *m, size_t n, uint64_t term,
-                          uint32_t max_len)
+static void append_random(struct wal *w, struct model *m, size_t n, uint64_t term, uint32_t max_len)
 {
     struct raft_entry *e = gen_batch(m->first + m->n, n, term, max_len);
     CHECK_OK(wal_append(w, e, n));
@@ -161,8 +160,8 @@ static int wopen(struct raftio_fs *fs, uint64_t segment_bytes, struct wal **w,
 }
 
 /* Reopens the wal and checks it recovered exactly model[first..last]. */
-static struct wal *reopen_check(struct raftio_fs *fs, uint64_t segment_bytes,
-                                const struct model *m, uint64_t last)
+static struct wal *reopen_check(struct raftio_fs *fs, uint64_t segment_bytes, const struct model *m,
+                                uint64_t last)
 {
     struct wal *w;
     struct wal_entries e;
@@ -669,6 +668,7 @@ TEST_T(wal_crash_loses_only_unsynced, 120)
     CHECK_OK(wopen(fs, 900, &w, &e));
     wal_entries_free(&e);
     uint64_t term = 1;
+    int torn_seen = 0, beyond_seen = 0;
     for (int crash = 0; crash < 150; crash++) {
         int ops = 1 + (int)prng_below(test_rng(), 12);
         for (int i = 0; i < ops; i++) {
@@ -695,15 +695,20 @@ TEST_T(wal_crash_loses_only_unsynced, 120)
         uint64_t got = wal_last_index(w);
         CHECKF(got >= durable && got <= appended,
                "crash %d: recovered up to %llu, durable %llu, appended %llu", crash,
-               (unsigned long long)got, (unsigned long long)durable,
-               (unsigned long long)appended);
+               (unsigned long long)got, (unsigned long long)durable, (unsigned long long)appended);
         if (mode == FAULTFS_CRASH_LOSE_UNSYNCED)
             CHECK_EQ_U64(got, durable);
+        struct wal_stats st;
+        wal_get_stats(w, &st);
+        torn_seen += st.torn_bytes > 0;
+        beyond_seen += got > durable;
         check_recovered(&e, &m, 1, got);
         wal_entries_free(&e);
         model_truncate(&m, got + 1);
         term = CAIRN_MAX(term, wal_last_term(w));
     }
+    /* The random crashes did tear records and keep unsynced ones. */
+    CHECK(torn_seen > 0 && beyond_seen > 0);
     wal_close(w);
     model_free(&m);
     faultfs_free(ff);

@@ -321,8 +321,8 @@ TEST(frames_golden)
     buf_reset(&p);
     buf_reset(&f);
     CHECK_OK(wire_error_encode(&p, CAIRN_UNKNOWNTYPE, "nope", 4));
-    CHECK_OK(wire_frame_encode(&f, WIRE_ERROR, WIRE_FLAG_REPLY | WIRE_FLAG_ERROR, 7, p.data,
-                               p.len));
+    CHECK_OK(
+        wire_frame_encode(&f, WIRE_ERROR, WIRE_FLAG_REPLY | WIRE_FLAG_ERROR, 7, p.data, p.len));
     check_bytes(&f, "4341524e 0100 0100 03000000 0700000000000000 0a000000"
                     "10fcffff 0400 6e6f7065 2f2c8c3f");
     buf_free(&p);
