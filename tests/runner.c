@@ -152,8 +152,8 @@ static void start_case(struct rcase *c)
             snprintf(t, sizeof t, "-max_total_time=%d", c->fuzz);
             snprintf(work, sizeof work, "%s.corpus", c->log);
             mkdir(work, 0755);
-            execl(c->bin, c->bin, t, "-seed=1", "-rss_limit_mb=2048", "-print_final_stats=1",
-                  work, c->corpus, (char *)NULL);
+            execl(c->bin, c->bin, t, "-seed=1", "-rss_limit_mb=2048", "-print_final_stats=1", work,
+                  c->corpus, (char *)NULL);
         } else {
             execl(c->bin, c->bin, c->name, (char *)NULL);
         }
@@ -194,8 +194,8 @@ static void finish_case(struct rcase *c, int wstatus)
         snprintf(detail, sizeof detail, " (signal %d)", WTERMSIG(wstatus));
     else if (WIFEXITED(wstatus))
         snprintf(detail, sizeof detail, " (exit %d)", WEXITSTATUS(wstatus));
-    printf("FAIL %s %s %s%s after %.1fs; log %s\n", base_name(c->bin), c->name, why, detail,
-           dt, c->log);
+    printf("FAIL %s %s %s%s after %.1fs; log %s\n", base_name(c->bin), c->name, why, detail, dt,
+           c->log);
     print_tail(c->log, 40);
     if (c->fuzz)
         printf("    replay: %s %s.corpus %s\n", c->bin, c->log, c->corpus);

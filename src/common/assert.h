@@ -16,17 +16,17 @@
 _Noreturn void cairn_panic(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define CAIRN_ASSERT(cond)                                                      \
-    do {                                                                        \
-        if (__builtin_expect(!(cond), 0))                                       \
-            cairn_panic(__FILE__, __LINE__, "assertion failed: %s", #cond);     \
+#define CAIRN_ASSERT(cond)                                                  \
+    do {                                                                    \
+        if (__builtin_expect(!(cond), 0))                                   \
+            cairn_panic(__FILE__, __LINE__, "assertion failed: %s", #cond); \
     } while (0)
 
 /* Assertion with a formatted explanation of the values involved. */
-#define CAIRN_ASSERTF(cond, ...)                                                \
-    do {                                                                        \
-        if (__builtin_expect(!(cond), 0))                                       \
-            cairn_panic(__FILE__, __LINE__, __VA_ARGS__);                       \
+#define CAIRN_ASSERTF(cond, ...)                          \
+    do {                                                  \
+        if (__builtin_expect(!(cond), 0))                 \
+            cairn_panic(__FILE__, __LINE__, __VA_ARGS__); \
     } while (0)
 
 #define CAIRN_UNREACHABLE() cairn_panic(__FILE__, __LINE__, "unreachable")

@@ -12,8 +12,8 @@ const char *cairn_err_name(int err)
     if (err == 0)
         return "OK";
     switch (err) {
-#define CAIRN_ERR_NAME_(name, code, errno_, msg)                                \
-    case (code):                                                                \
+#define CAIRN_ERR_NAME_(name, code, errno_, msg) \
+    case (code):                                 \
         return #name;
         CAIRN_ERRNO_MAP(CAIRN_ERR_NAME_)
 #undef CAIRN_ERR_NAME_
@@ -26,8 +26,8 @@ const char *cairn_strerror(int err)
     if (err == 0)
         return "success";
     switch (err) {
-#define CAIRN_ERR_MSG_(name, code, errno_, msg)                                 \
-    case (code):                                                                \
+#define CAIRN_ERR_MSG_(name, code, errno_, msg) \
+    case (code):                                \
         return msg;
         CAIRN_ERRNO_MAP(CAIRN_ERR_MSG_)
 #undef CAIRN_ERR_MSG_
@@ -40,8 +40,8 @@ int cairn_err_to_errno(int err)
     if (err == 0)
         return 0;
     switch (err) {
-#define CAIRN_ERR_ERRNO_(name, code, errno_, msg)                               \
-    case (code):                                                                \
+#define CAIRN_ERR_ERRNO_(name, code, errno_, msg) \
+    case (code):                                  \
         return (errno_);
         CAIRN_ERRNO_MAP(CAIRN_ERR_ERRNO_)
 #undef CAIRN_ERR_ERRNO_
@@ -56,8 +56,8 @@ int cairn_err_from_errno(int errno_value)
     /* Only codes equal to -errno round-trip; cairn's own codes sit below
      * -1000 and never collide with an errno value. */
     switch (-errno_value) {
-#define CAIRN_ERR_FROM_(name, code, errno_, msg)                                \
-    case (code):                                                                \
+#define CAIRN_ERR_FROM_(name, code, errno_, msg) \
+    case (code):                                 \
         return (code) > -1000 ? (code) : CAIRN_EIO;
         CAIRN_ERRNO_MAP(CAIRN_ERR_FROM_)
 #undef CAIRN_ERR_FROM_

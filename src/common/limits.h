@@ -172,10 +172,8 @@ _Static_assert(CAIRN_CHUNK_SIZE % CAIRN_BLOCK_SIZE == 0,
                "a chunk is a whole number of checksum blocks");
 _Static_assert(CAIRN_RAFT_APPEND_BYTES_MAX < CAIRN_FRAME_PAYLOAD_MAX,
                "an append batch fits in one frame");
-_Static_assert(CAIRN_RAFT_PROPOSAL_MAX < CAIRN_FRAME_PAYLOAD_MAX,
-               "a proposal fits in one frame");
-_Static_assert(CAIRN_XATTR_VALUE_MAX < CAIRN_FRAME_PAYLOAD_MAX,
-               "an xattr value fits in one frame");
+_Static_assert(CAIRN_RAFT_PROPOSAL_MAX < CAIRN_FRAME_PAYLOAD_MAX, "a proposal fits in one frame");
+_Static_assert(CAIRN_XATTR_VALUE_MAX < CAIRN_FRAME_PAYLOAD_MAX, "an xattr value fits in one frame");
 _Static_assert(CAIRN_RPC_BACKOFF_MIN_MS < CAIRN_RPC_BACKOFF_MAX_MS, "backoff range");
 _Static_assert(CAIRN_FILE_SIZE_MAX / CAIRN_CHUNK_SIZE <= 65536u,
                "a chunk index fits in 16 bits beside a 48-bit inode number");

@@ -15,10 +15,7 @@ void cairn_log_set_level(enum cairn_log_level level) { log_level = level; }
 enum cairn_log_level cairn_log_get_level(void) { return log_level; }
 void cairn_log_set_fd(int fd) { log_fd = fd; }
 
-void cairn_log_set_node(const char *node)
-{
-    snprintf(log_node, sizeof log_node, "%s", node);
-}
+void cairn_log_set_node(const char *node) { snprintf(log_node, sizeof log_node, "%s", node); }
 
 int cairn_log_level_parse(const char *s)
 {
@@ -39,9 +36,10 @@ void cairn_log(enum cairn_log_level level, const char *subsys, const char *fmt, 
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ %c node=%s %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000, letters[level], log_node, subsys);
+    int n = snprintf(line, sizeof line,
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ %c node=%s %s: ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000,
+                     letters[level], log_node, subsys);
     if (n < 0)
         return;
     va_list ap;

@@ -32,10 +32,10 @@ int cairn_log_level_parse(const char *s);
 void cairn_log(enum cairn_log_level level, const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define LOG_DEBUG(subsys, ...)                                                  \
-    do {                                                                        \
-        if (cairn_log_get_level() <= CAIRN_LOG_DEBUG)                           \
-            cairn_log(CAIRN_LOG_DEBUG, (subsys), __VA_ARGS__);                  \
+#define LOG_DEBUG(subsys, ...)                                 \
+    do {                                                       \
+        if (cairn_log_get_level() <= CAIRN_LOG_DEBUG)          \
+            cairn_log(CAIRN_LOG_DEBUG, (subsys), __VA_ARGS__); \
     } while (0)
 #define LOG_INFO(subsys, ...) cairn_log(CAIRN_LOG_INFO, (subsys), __VA_ARGS__)
 #define LOG_WARN(subsys, ...) cairn_log(CAIRN_LOG_WARN, (subsys), __VA_ARGS__)

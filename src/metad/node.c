@@ -90,7 +90,6 @@ static int state_init(struct metad *d, const struct raftio_state *st)
         if (rc)
             return rc;
     }
-    metad_update_peers(d);
     return 0;
 }
 
@@ -217,11 +216,13 @@ int metad_new(const struct metad_config *cfg, struct metad **out)
     if (rc)
         LOG_ERROR(METAD_SUBSYS, "secret %s: %s", cfg->secret, cairn_strerror(rc));
     if (rc == 0)
-        rc = net_init(d); /* transport first: the state's members go into it */
+        rc = storage_init(d); /* before binding: a wrong data dir fails first */
     if (rc == 0)
-        rc = storage_init(d);
-    if (rc == 0)
+        rc = net_init(d);
+    if (rc == 0) {
+        metad_update_peers(d);
         rc = metad_io_start(d);
+    }
     if (rc) {
         metad_free(d);
         return rc;

@@ -44,6 +44,7 @@ struct pending {
     uint64_t term;  /* CMD/MEMBER: the entry's term when proposed */
     uint8_t *query; /* QUERY: a copy of the command */
     size_t query_len;
+    size_t bytes; /* CMD: entry bytes counted in pending_bytes */
 };
 
 /* A FIFO of pending reads. */
@@ -131,6 +132,7 @@ struct metad {
     int read_in_flight;
     uint64_t read_started_ms;
     size_t n_pending;
+    size_t pending_bytes; /* proposed command bytes not yet applied */
     uint64_t tick_index; /* META_TICK proposed and not yet applied (0: none) */
 
     /* unreachable peers reported while a batch is out */

@@ -426,24 +426,28 @@ static int batch_take(struct metad *d, struct io_job *job)
     return 1;
 }
 
+/* Batches with nothing to persist are finished here at once, and the next
+ * one is looked at (a bounded number of times: the loop comes back anyway). */
+#define INLINE_BATCHES_MAX 8
+
 void metad_check_cb(uv_check_t *h)
 {
     struct metad *d = h->data;
-    if (d->stopping || d->io.state != IO_IDLE || d->rd_out)
-        return;
     struct io_job *job = &d->io.job;
-    if (!batch_take(d, job))
-        return;
-    const struct raft_ready *rd = job->rd;
-    int durable = job->has_save || job->save_hs_first || job->save_hs_after ||
-                  (rd && (rd->snapshot || rd->n_entries));
-    if (!durable) {
+    for (int k = 0; k < INLINE_BATCHES_MAX; k++) {
+        if (d->stopping || d->io.state != IO_IDLE || d->rd_out || !batch_take(d, job))
+            return;
+        const struct raft_ready *rd = job->rd;
+        int durable = job->has_save || job->save_hs_first || job->save_hs_after ||
+                      (rd && (rd->snapshot || rd->n_entries));
+        if (durable) {
+            d->counters.io_batches++;
+            pthread_mutex_lock(&d->io.mu);
+            d->io.state = IO_QUEUED;
+            pthread_cond_signal(&d->io.cv);
+            pthread_mutex_unlock(&d->io.mu);
+            return;
+        }
         job_done(d); /* nothing to persist: no need for the storage thread */
-        return;
     }
-    d->counters.io_batches++;
-    pthread_mutex_lock(&d->io.mu);
-    d->io.state = IO_QUEUED;
-    pthread_cond_signal(&d->io.cv);
-    pthread_mutex_unlock(&d->io.mu);
 }

@@ -45,6 +45,8 @@ static void reply_error(struct metad *d, struct rpc_req *req, int code)
 /* Every member's address reaches the transport (ours excepted). */
 void metad_update_peers(struct metad *d)
 {
+    if (!d->tr)
+        return; /* at start, before the transport exists */
     for (uint32_t i = 0; i < d->members.n; i++) {
         const struct metad_member *m = &d->members.v[i];
         if (m->id != d->cfg.id && transport_set_peer(d->tr, m->id, m->addr) != 0)
@@ -67,8 +69,9 @@ static struct pending *pending_new(struct metad *d, struct rpc_req *req, uint8_t
 
 static void pending_free(struct metad *d, struct pending *p)
 {
-    CAIRN_ASSERT(d->n_pending > 0);
+    CAIRN_ASSERT(d->n_pending > 0 && d->pending_bytes >= p->bytes);
     d->n_pending--;
+    d->pending_bytes -= p->bytes;
     free(p->query);
     free(p);
 }
@@ -179,7 +182,8 @@ static int admit(struct metad *d, struct rpc_req *req)
         code = CAIRN_SHUTDOWN;
     else if (d->role != RAFT_LEADER)
         code = CAIRN_NOTLEADER;
-    else if (d->n_pending >= CAIRN_METAD_PENDING_MAX)
+    else if (d->n_pending >= CAIRN_METAD_PENDING_MAX ||
+             d->pending_bytes > CAIRN_RAFTIO_QUEUE_BYTES_MAX)
         code = CAIRN_LIMIT;
     if (code)
         reply_error(d, req, code);
@@ -225,8 +229,12 @@ static void on_cmd(struct rpc_server *srv, struct rpc_req *req, const struct rpc
         rc = CAIRN_ENOMEM;
     if (rc == 0 && (rc = pending_at(d, p, index)) != 0)
         pending_free(d, p);
-    if (rc)
+    if (rc) {
         reply_error(d, req, propose_error(rc));
+        return;
+    }
+    p->bytes = cmd.len;
+    d->pending_bytes += cmd.len;
 }
 
 /* Start a ReadIndex round for every read waiting for one. */

@@ -107,7 +107,7 @@ struct raft_snapshot {
 };
 
 enum raft_msg_type {
-    RAFT_MSG_APP = 1,           /* append entries (or heartbeat-free probe) */
+    RAFT_MSG_APP = 1, /* append entries (or heartbeat-free probe) */
     RAFT_MSG_APP_RESP = 2,
     RAFT_MSG_VOTE = 3,
     RAFT_MSG_VOTE_RESP = 4,
@@ -115,8 +115,8 @@ enum raft_msg_type {
     RAFT_MSG_PREVOTE_RESP = 6,
     RAFT_MSG_HEARTBEAT = 7,
     RAFT_MSG_HEARTBEAT_RESP = 8,
-    RAFT_MSG_SNAP = 9,          /* install snapshot */
-    RAFT_MSG_TIMEOUT_NOW = 10,  /* leadership transfer: campaign now */
+    RAFT_MSG_SNAP = 9,         /* install snapshot */
+    RAFT_MSG_TIMEOUT_NOW = 10, /* leadership transfer: campaign now */
 };
 #define RAFT_MSG_TYPE_MAX 10
 /* VOTE/PREVOTE context of a campaign started by TIMEOUT_NOW: voters grant it
@@ -211,6 +211,9 @@ struct raft_restore {
 
 struct raft;
 
+/* NULL if restore is inconsistent (entries not consecutive from the snapshot,
+ * commit index past the log, malformed configuration). restore may be NULL:
+ * an empty node with an empty configuration. */
 struct raft *raft_new(const struct raft_config *cfg, const struct raft_restore *restore);
 void raft_free(struct raft *r);
 

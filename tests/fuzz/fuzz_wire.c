@@ -9,8 +9,9 @@
  *   2. as a stream again, after setting the CRC of each frame-shaped piece
  *      right, so mutated headers and payloads reach what lies behind the CRC;
  *      and whole, as a payload (step 3);
- *   3. a payload is given to every message decoder (WIRE_RAFT and the
- *      connection-layer ones of msg_rpc.h): a decoder either refuses it with
+ *   3. a payload is given to every message decoder (WIRE_RAFT, the
+ *      connection-layer ones of msg_rpc.h and the metadata-service ones of
+ *      msg_meta.h): a decoder either refuses it with
  *      a protocol error or accepts it, and then re-encoding the result must
  *      give back exactly the payload (one encoding per message).
  * Any broken expectation aborts (CAIRN_ASSERT), which libFuzzer reports as
@@ -31,6 +32,7 @@
 #include "common/limits.h"
 #include "wire/codec.h"
 #include "wire/frame.h"
+#include "wire/msg_meta.h"
 #include "wire/msg_raft.h"
 #include "wire/msg_rpc.h"
 #include "wire/wire.h"
@@ -127,10 +129,62 @@ static void fuzz_rpc(const uint8_t *p, size_t n, struct cairn_buf *out)
     CAIRN_ASSERT(rc == (n == 0 ? 0 : CAIRN_BADMSG));
 }
 
+/* The metadata-service decoders of msg_meta.h, each followed by its
+ * encoder when it accepts. */
+static void fuzz_meta(const uint8_t *p, size_t n, struct cairn_buf *out)
+{
+    struct wire_bytes b;
+    int rc = wire_meta_bytes_decode(p, n, &b);
+    CAIRN_ASSERT(rc == 0 || is_decode_error(rc));
+    if (rc == 0) {
+        CAIRN_ASSERT(within(b.p, b.len, p, n));
+        buf_reset(out);
+        CAIRN_ASSERT(wire_meta_bytes_encode(out, b.p, b.len) == 0);
+        check_same(out, p, n);
+    }
+    struct wire_meta_cmd_reply cr;
+    rc = wire_meta_cmd_reply_decode(p, n, &cr);
+    CAIRN_ASSERT(rc == 0 || is_decode_error(rc));
+    if (rc == 0) {
+        buf_reset(out);
+        CAIRN_ASSERT(wire_meta_cmd_reply_encode(out, &cr) == 0);
+        check_same(out, p, n);
+    }
+    static struct wire_meta_status st;
+    rc = wire_meta_status_decode(p, n, &st);
+    CAIRN_ASSERT(rc == 0 || is_decode_error(rc));
+    if (rc == 0) {
+        buf_reset(out);
+        CAIRN_ASSERT(wire_meta_status_encode(out, &st) == 0);
+        check_same(out, p, n);
+    }
+    struct wire_meta_member_req mr;
+    rc = wire_meta_member_decode(p, n, &mr);
+    CAIRN_ASSERT(rc == 0 || is_decode_error(rc));
+    if (rc == 0) {
+        buf_reset(out);
+        CAIRN_ASSERT(wire_meta_member_encode(out, &mr) == 0);
+        check_same(out, p, n);
+    }
+    uint64_t v;
+    rc = wire_meta_u64_decode(p, n, &v);
+    CAIRN_ASSERT(rc == (n == 8 ? 0 : (n < 8 ? CAIRN_TRUNCATED : CAIRN_BADMSG)));
+    struct wire_snap_chunk ch;
+    rc = wire_snap_chunk_decode(p, n, &ch);
+    CAIRN_ASSERT(rc == 0 || is_decode_error(rc));
+    if (rc == 0) {
+        CAIRN_ASSERT(within(ch.piece.p, ch.piece.len, p, n));
+        buf_reset(out);
+        CAIRN_ASSERT(wire_snap_chunk_encode(out, &ch) == 0);
+        check_same(out, p, n);
+    }
+}
+
 static void fuzz_payload(const uint8_t *p, size_t n, struct cairn_buf *out)
 {
     fuzz_raft(p, n, out);
     fuzz_rpc(p, n, out);
+    fuzz_meta(p, n, out);
 }
 
 /* Frames one after another, as a connection's read buffer sees them. */

@@ -43,8 +43,7 @@ const char *test_tmpdir(void)
     if (tmpdir[0])
         return tmpdir;
     const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/cairn-test-%s-XXXXXX", base ? base : "/tmp",
-             test_name());
+    snprintf(tmpdir, sizeof tmpdir, "%s/cairn-test-%s-XXXXXX", base ? base : "/tmp", test_name());
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
         abort();
@@ -60,8 +59,7 @@ _Noreturn void test_fail(const char *file, int line, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\n  seed=%llu replay: CAIRN_SEED=%llu %s %s\n",
-            (unsigned long long)current_seed, (unsigned long long)current_seed, argv0,
-            test_name());
+            (unsigned long long)current_seed, (unsigned long long)current_seed, argv0, test_name());
     if (tmpdir[0])
         fprintf(stderr, "  files kept in %s\n", tmpdir);
     fflush(stderr);

@@ -38,67 +38,65 @@ const char *test_tmpdir(void);
 _Noreturn void test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define TEST_T(name, timeout_s)                                                 \
-    static void test_fn_##name(void);                                           \
-    __attribute__((constructor)) static void test_reg_##name(void)              \
-    {                                                                           \
-        test_register(#name, test_fn_##name, (timeout_s));                      \
-    }                                                                           \
+#define TEST_T(name, timeout_s)                                    \
+    static void test_fn_##name(void);                              \
+    __attribute__((constructor)) static void test_reg_##name(void) \
+    {                                                              \
+        test_register(#name, test_fn_##name, (timeout_s));         \
+    }                                                              \
     static void test_fn_##name(void)
 
 #define TEST(name) TEST_T(name, 60)
 
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond))                                                            \
-            test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                  \
+#define CHECK(cond)                                            \
+    do {                                                       \
+        if (!(cond))                                           \
+            test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond); \
     } while (0)
 
-#define CHECKF(cond, ...)                                                       \
-    do {                                                                        \
-        if (!(cond))                                                            \
-            test_fail(__FILE__, __LINE__, __VA_ARGS__);                         \
+#define CHECKF(cond, ...)                               \
+    do {                                                \
+        if (!(cond))                                    \
+            test_fail(__FILE__, __LINE__, __VA_ARGS__); \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                          \
-    do {                                                                        \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);         \
-        if (check_a_ != check_b_)                                               \
-            test_fail(__FILE__, __LINE__, "CHECK_EQ(%s, %s): %lld != %lld", #a, \
-                      #b, check_a_, check_b_);                                  \
+#define CHECK_EQ(a, b)                                                                        \
+    do {                                                                                      \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                       \
+        if (check_a_ != check_b_)                                                             \
+            test_fail(__FILE__, __LINE__, "CHECK_EQ(%s, %s): %lld != %lld", #a, #b, check_a_, \
+                      check_b_);                                                              \
     } while (0)
 
-#define CHECK_EQ_U64(a, b)                                                      \
-    do {                                                                        \
-        uint64_t check_a_ = (uint64_t)(a), check_b_ = (uint64_t)(b);            \
-        if (check_a_ != check_b_)                                               \
-            test_fail(__FILE__, __LINE__,                                       \
-                      "CHECK_EQ_U64(%s, %s): %" PRIu64 " != %" PRIu64, #a, #b,  \
-                      check_a_, check_b_);                                      \
+#define CHECK_EQ_U64(a, b)                                                                         \
+    do {                                                                                           \
+        uint64_t check_a_ = (uint64_t)(a), check_b_ = (uint64_t)(b);                               \
+        if (check_a_ != check_b_)                                                                  \
+            test_fail(__FILE__, __LINE__, "CHECK_EQ_U64(%s, %s): %" PRIu64 " != %" PRIu64, #a, #b, \
+                      check_a_, check_b_);                                                         \
     } while (0)
 
-#define CHECK_STR_EQ(a, b)                                                      \
-    do {                                                                        \
-        const char *check_a_ = (a), *check_b_ = (b);                            \
-        if (strcmp(check_a_, check_b_) != 0)                                    \
-            test_fail(__FILE__, __LINE__, "CHECK_STR_EQ(%s, %s): \"%s\" != \"%s\"", \
-                      #a, #b, check_a_, check_b_);                              \
+#define CHECK_STR_EQ(a, b)                                                                  \
+    do {                                                                                    \
+        const char *check_a_ = (a), *check_b_ = (b);                                        \
+        if (strcmp(check_a_, check_b_) != 0)                                                \
+            test_fail(__FILE__, __LINE__, "CHECK_STR_EQ(%s, %s): \"%s\" != \"%s\"", #a, #b, \
+                      check_a_, check_b_);                                                  \
     } while (0)
 
-#define CHECK_MEM_EQ(a, b, n)                                                   \
-    do {                                                                        \
-        if (memcmp((a), (b), (n)) != 0)                                         \
-            test_fail(__FILE__, __LINE__, "CHECK_MEM_EQ(%s, %s, %s)", #a, #b,   \
-                      #n);                                                      \
+#define CHECK_MEM_EQ(a, b, n)                                                      \
+    do {                                                                           \
+        if (memcmp((a), (b), (n)) != 0)                                            \
+            test_fail(__FILE__, __LINE__, "CHECK_MEM_EQ(%s, %s, %s)", #a, #b, #n); \
     } while (0)
 
 /* A cairn call that must succeed: prints the error name otherwise. */
-#define CHECK_OK(expr)                                                          \
-    do {                                                                        \
-        int check_rc_ = (expr);                                                 \
-        if (check_rc_ != 0)                                                     \
-            test_fail(__FILE__, __LINE__, "CHECK_OK(%s): %d (%s)", #expr,       \
-                      check_rc_, cairn_err_name(check_rc_));                    \
+#define CHECK_OK(expr)                                                               \
+    do {                                                                             \
+        int check_rc_ = (expr);                                                      \
+        if (check_rc_ != 0)                                                          \
+            test_fail(__FILE__, __LINE__, "CHECK_OK(%s): %d (%s)", #expr, check_rc_, \
+                      cairn_err_name(check_rc_));                                    \
     } while (0)
 
 const char *cairn_err_name(int err);

@@ -2,14 +2,16 @@
  * main.c: the simulator's command line, and its test cases for the runner.
  *
  *   sim --seed S [--verbose]                  one seed (--verbose: every event)
- *   sim --seeds N [--from A] [--keep-going]   seeds A..A+N-1 (A = 0)
+ *   sim --seeds N [--from A] [--stop]         seeds A..A+N-1 (A = 0)
  *   sim --list | sim CASE...                  the tests/lib/test.h protocol
  *
  * `make test` runs SIM_RANGE_CASES cases of SIM_RANGE_SEEDS seeds each
  * (seeds_0000_0249, ...), plus the self-tests of selftest.c. A failing seed
- * prints its report and `make sim SEED=<n>`. --keep-going runs each seed in
- * a child process, so that a core assertion fails that seed only and the
- * run goes on to count the others.
+ * prints its report and `make sim SEED=<n>`. --seeds runs each seed in a
+ * child process, so that a core assertion fails that seed only and the run
+ * goes on to count the others (--stop: stop at the first failure, in one
+ * process). The test cases run their seeds in-process and stop at the
+ * first failure.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -149,7 +151,7 @@ static int parse_u64(const char *s, uint64_t *v)
 static int usage(void)
 {
     fprintf(stderr, "usage: sim --seed S [--verbose]\n"
-                    "       sim --seeds N [--from A] [--keep-going]\n"
+                    "       sim --seeds N [--from A] [--stop]\n"
                     "       sim --list | sim CASE...\n");
     return 2;
 }
@@ -169,7 +171,7 @@ static int run_one(uint64_t seed, int verbose)
 static int cli_main(int argc, char **argv)
 {
     uint64_t seed = 0, seeds = 0, from = 0;
-    int have_seed = 0, have_seeds = 0, verbose = 0, keep_going = 0;
+    int have_seed = 0, have_seeds = 0, verbose = 0, keep_going = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -181,8 +183,8 @@ static int cli_main(int argc, char **argv)
             continue;
         else if (strcmp(a, "--verbose") == 0)
             verbose = 1;
-        else if (strcmp(a, "--keep-going") == 0)
-            keep_going = 1;
+        else if (strcmp(a, "--stop") == 0)
+            keep_going = 0;
         else
             return usage();
     }

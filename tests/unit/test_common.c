@@ -31,9 +31,9 @@ TEST(errors_table)
     CHECK_EQ(cairn_err_from_errno(0), 0);
     CHECK_EQ(cairn_err_from_errno(EOWNERDEAD), CAIRN_EIO);
     /* Every code is negative, distinct, and round-trips through its name. */
-#define X(name, code, errno_, msg)                                              \
-    CHECK((code) < 0);                                                          \
-    CHECK_STR_EQ(cairn_err_name(code), #name);                                  \
+#define X(name, code, errno_, msg)             \
+    CHECK((code) < 0);                         \
+    CHECK_STR_EQ(cairn_err_name(code), #name); \
     CHECK(strlen(msg) > 0);
     CAIRN_ERRNO_MAP(X)
 #undef X

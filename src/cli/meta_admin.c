@@ -1,0 +1,306 @@
+/*
+ * meta_admin.c: administration of the metadata group (docs/metad.md):
+ * `cairn meta-status`, `meta-add`, `meta-remove`, `meta-transfer`. Each
+ * takes --servers a:p,b:p,... and --secret FILE, finds the leader by
+ * following NOTLEADER hints, and prints parsable key=value lines.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "cairn_errors.h"
+#include "cli/cli.h"
+#include "common/buf.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/time.h"
+#include "raft/raft.h"
+#include "rpc/rpc.h"
+#include "wire/msg_meta.h"
+#include "wire/msg_rpc.h"
+
+/* One attempt's deadline and the whole command's. */
+#define ADMIN_CALL_MS 3000u
+#define ADMIN_TOTAL_MS 20000u
+
+struct admin {
+    char addrs[CAIRN_RPC_ADDRS_MAX][CAIRN_MEMBER_ADDR_MAX + 1];
+    size_t n;
+    struct rpc_secret secret;
+    uv_loop_t loop;
+    /* command arguments */
+    uint64_t id;
+    char addr[CAIRN_MEMBER_ADDR_MAX + 1];
+    int learner;
+};
+
+static int add_addr(struct admin *a, const char *s, size_t len)
+{
+    if (len == 0 || len > CAIRN_MEMBER_ADDR_MAX)
+        return -1;
+    for (size_t i = 0; i < a->n; i++)
+        if (strlen(a->addrs[i]) == len && memcmp(a->addrs[i], s, len) == 0)
+            return (int)i;
+    if (a->n == CAIRN_RPC_ADDRS_MAX)
+        return -1;
+    memcpy(a->addrs[a->n], s, len);
+    a->addrs[a->n][len] = 0;
+    return (int)a->n++;
+}
+
+static int parse_servers(struct admin *a, const char *s)
+{
+    while (*s) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        if (add_addr(a, s, len) < 0)
+            return -1;
+        s += len + (end ? 1 : 0);
+    }
+    return a->n ? 0 : -1;
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+    char *end;
+    if (!*s || *s == '-')
+        return -1;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (*end || x == 0)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+/* Common flags; `want` says which of --id, --addr, --learner are allowed. */
+static int admin_args(struct admin *a, int argc, char **argv, const char *want)
+{
+    memset(a, 0, sizeof *a);
+    cairn_log_set_level(CAIRN_LOG_WARN); /* rpc connect chatter is not for users */
+    const char *secret = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (strcmp(f, "--learner") == 0 && strchr(want, 'l')) {
+            a->learner = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "flag %s needs a value\n", f);
+            return CLI_USAGE;
+        }
+        const char *v = argv[++i];
+        int bad = 0;
+        if (strcmp(f, "--servers") == 0)
+            bad = parse_servers(a, v);
+        else if (strcmp(f, "--secret") == 0)
+            secret = v;
+        else if (strcmp(f, "--id") == 0 && strchr(want, 'i'))
+            bad = parse_u64(v, &a->id);
+        else if (strcmp(f, "--addr") == 0 && strchr(want, 'a'))
+            bad = strlen(v) > CAIRN_MEMBER_ADDR_MAX ? -1 : (snprintf(a->addr, sizeof a->addr, "%s", v), 0);
+        else
+            bad = -2;
+        if (bad) {
+            fprintf(stderr, bad == -2 ? "unknown flag %s\n" : "bad value for %s\n", f);
+            return CLI_USAGE;
+        }
+    }
+    if (!a->n || !secret || (strchr(want, 'i') && !a->id) || (strchr(want, 'a') && !a->addr[0])) {
+        fprintf(stderr, "missing flags: --servers, --secret%s%s are required\n",
+                strchr(want, 'i') ? ", --id" : "", strchr(want, 'a') ? ", --addr" : "");
+        return CLI_USAGE;
+    }
+    int rc = rpc_secret_load(secret, &a->secret);
+    if (rc) {
+        fprintf(stderr, "secret %s: %s\n", secret, cairn_strerror(rc));
+        return CLI_FAIL;
+    }
+    uv_loop_init(&a->loop);
+    return CLI_OK;
+}
+
+static void admin_done(struct admin *a)
+{
+    uv_run(&a->loop, UV_RUN_DEFAULT); /* lets closed clients free themselves */
+    uv_loop_close(&a->loop);
+    rpc_secret_wipe(&a->secret);
+}
+
+/* One call to one address; the reply (or error text) is appended to out. */
+static int call_one(struct admin *a, const char *addr, uint16_t type, const struct cairn_buf *req,
+                    struct cairn_buf *out)
+{
+    struct rpc_client *c;
+    const char *addrs[1] = {addr};
+    struct rpc_client_cfg cfg = {.name = "cairn-admin"};
+    int rc = rpc_client_new(&a->loop, addrs, 1, &a->secret, &cfg, &c);
+    if (rc)
+        return rc;
+    buf_reset(out);
+    uint16_t rtype = 0;
+    rc = rpc_call_sync(c, type, req->data, req->len, ADMIN_CALL_MS, &rtype, out);
+    if (rc == CAIRN_SHUTDOWN || rc == CAIRN_CLOSED)
+        rc = CAIRN_ECONNREFUSED;
+    rpc_client_close(c);
+    return rc;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Send a leader-only request, following NOTLEADER hints (the hint joins
+ * the address list) and cycling addresses without one. */
+static int call_leader(struct admin *a, uint16_t type, const struct cairn_buf *req,
+                       struct cairn_buf *out)
+{
+    uint64_t deadline = time_mono_ms() + ADMIN_TOTAL_MS;
+    size_t at = 0;
+    int rc = CAIRN_ETIMEDOUT;
+    while (time_mono_ms() < deadline) {
+        rc = call_one(a, a->addrs[at], type, req, out);
+        if (rc != CAIRN_NOTLEADER) {
+            if (rc == 0 || (rc != CAIRN_ETIMEDOUT && rc != CAIRN_ECONNREFUSED &&
+                            rc != CAIRN_UNAVAILABLE && rc != CAIRN_SHUTDOWN))
+                return rc;
+            at = (at + 1) % a->n;
+            sleep_ms(100);
+            continue;
+        }
+        int hint = out->len ? add_addr(a, (const char *)out->data, out->len) : -1;
+        if (hint >= 0 && (size_t)hint != at) {
+            at = (size_t)hint;
+        } else {
+            at = (at + 1) % a->n;
+            sleep_ms(200); /* an election is in progress */
+        }
+    }
+    return rc;
+}
+
+static void print_error(const char *what, int rc, const struct cairn_buf *msg)
+{
+    fprintf(stderr, "%s: %s (%s)%s%.*s\n", what, cairn_strerror(rc), cairn_err_name(rc),
+            msg->len ? ": " : "", (int)msg->len, (const char *)msg->data);
+}
+
+static int member_cmd(int argc, char **argv, const char *want, uint8_t op, const char *what)
+{
+    struct admin a;
+    int code = admin_args(&a, argc, argv, want);
+    if (code)
+        return code;
+    if (op == RAFT_CONF_ADD_VOTER && a.learner)
+        op = RAFT_CONF_ADD_LEARNER;
+    struct cairn_buf req, out;
+    buf_init(&req, 0);
+    buf_init(&out, 0);
+    struct wire_meta_member_req m = {op, a.id, {(const uint8_t *)a.addr, (uint32_t)strlen(a.addr)}};
+    int rc = wire_meta_member_encode(&req, &m);
+    if (rc == 0)
+        rc = call_leader(&a, WIRE_META_MEMBER, &req, &out);
+    uint64_t index = 0;
+    if (rc == 0)
+        rc = wire_meta_u64_decode(out.data, out.len, &index);
+    if (rc == 0)
+        printf("ok index=%" PRIu64 "\n", index);
+    else
+        print_error(what, rc, &out);
+    buf_free(&req);
+    buf_free(&out);
+    admin_done(&a);
+    return rc ? CLI_FAIL : CLI_OK;
+}
+
+int cli_meta_add(int argc, char **argv)
+{
+    return member_cmd(argc, argv, "ial", RAFT_CONF_ADD_VOTER, "meta-add");
+}
+
+int cli_meta_remove(int argc, char **argv)
+{
+    return member_cmd(argc, argv, "i", RAFT_CONF_REMOVE, "meta-remove");
+}
+
+int cli_meta_transfer(int argc, char **argv)
+{
+    struct admin a;
+    int code = admin_args(&a, argc, argv, "i");
+    if (code)
+        return code;
+    struct cairn_buf req, out;
+    buf_init(&req, 0);
+    buf_init(&out, 0);
+    int rc = wire_meta_u64_encode(&req, a.id);
+    if (rc == 0)
+        rc = call_leader(&a, WIRE_META_TRANSFER, &req, &out);
+    if (rc == 0)
+        printf("ok transfer=%" PRIu64 "\n", a.id);
+    else
+        print_error("meta-transfer", rc, &out);
+    buf_free(&req);
+    buf_free(&out);
+    admin_done(&a);
+    return rc ? CLI_FAIL : CLI_OK;
+}
+
+static void print_status(const char *addr, const struct wire_meta_status *s)
+{
+    printf("server addr=%s id=%" PRIu64 " role=%s term=%" PRIu64 " leader=%" PRIu64
+           " leader_addr=%.*s commit=%" PRIu64 " applied=%" PRIu64 " snapshot=%" PRIu64
+           " digest=%016" PRIx64 "\n",
+           addr, s->id, raft_role_name((enum raft_role)s->role), s->term, s->leader,
+           (int)s->leader_addr.len, (const char *)s->leader_addr.p, s->commit, s->applied,
+           s->snapshot_index, s->digest);
+}
+
+/* Ask every address (the list grows with the members servers report);
+ * then print the membership as the leader, or else the first answer, sees
+ * it. */
+int cli_meta_status(int argc, char **argv)
+{
+    struct admin a;
+    int code = admin_args(&a, argc, argv, "");
+    if (code)
+        return code;
+    struct cairn_buf req, out, view;
+    buf_init(&req, 0);
+    buf_init(&out, 0);
+    buf_init(&view, 0);
+    int answered = 0, view_is_leader = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        struct wire_meta_status s;
+        int rc = call_one(&a, a.addrs[i], WIRE_META_STATUS, &req, &out);
+        if (rc == 0)
+            rc = wire_meta_status_decode(out.data, out.len, &s);
+        if (rc) {
+            printf("server addr=%s error=%s\n", a.addrs[i], cairn_err_name(rc));
+            continue;
+        }
+        print_status(a.addrs[i], &s);
+        answered++;
+        for (uint32_t k = 0; k < s.n_members; k++)
+            add_addr(&a, (const char *)s.members[k].addr.p, s.members[k].addr.len);
+        if (!view.len || (!view_is_leader && s.role == RAFT_LEADER)) {
+            view_is_leader = s.role == RAFT_LEADER;
+            buf_reset(&view);
+            buf_append(&view, out.data, out.len);
+        }
+    }
+    struct wire_meta_status s;
+    if (view.len && wire_meta_status_decode(view.data, view.len, &s) == 0)
+        for (uint32_t k = 0; k < s.n_members; k++)
+            printf("member id=%" PRIu64 " voter=%u addr=%.*s\n", s.members[k].id,
+                   s.members[k].voter, (int)s.members[k].addr.len,
+                   (const char *)s.members[k].addr.p);
+    buf_free(&req);
+    buf_free(&out);
+    buf_free(&view);
+    admin_done(&a);
+    return answered ? CLI_OK : CLI_FAIL;
+}
