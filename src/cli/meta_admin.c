@@ -100,7 +100,9 @@ static int admin_args(struct admin *a, int argc, char **argv, const char *want)
         else if (strcmp(f, "--id") == 0 && strchr(want, 'i'))
             bad = parse_u64(v, &a->id);
         else if (strcmp(f, "--addr") == 0 && strchr(want, 'a'))
-            bad = strlen(v) > CAIRN_MEMBER_ADDR_MAX ? -1 : (snprintf(a->addr, sizeof a->addr, "%s", v), 0);
+            bad = strlen(v) > CAIRN_MEMBER_ADDR_MAX
+                      ? -1
+                      : (snprintf(a->addr, sizeof a->addr, "%s", v), 0);
         else
             bad = -2;
         if (bad) {

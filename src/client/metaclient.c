@@ -48,9 +48,9 @@ struct mc_lane {
     uint8_t state;
     bool keepalive; /* a KEEPALIVE is outstanding */
     uint64_t session;
-    uint64_t seq;      /* last sequence number given out */
-    uint64_t used_ms;  /* last time the servers renewed the lease */
-    struct mc_op *op;  /* the mutation holding the lane, or NULL */
+    uint64_t seq;     /* last sequence number given out */
+    uint64_t used_ms; /* last time the servers renewed the lease */
+    struct mc_op *op; /* the mutation holding the lane, or NULL */
 };
 
 struct mc_op {
@@ -174,8 +174,8 @@ struct metaclient_verdict metaclient_judge(int rpc_status, int meta_status, int 
     struct metaclient_verdict v = {METACLIENT_ACT_FAIL, 0};
     switch (rpc_status) {
     case 0:
-        v.action = meta_status == CAIRN_SESSION && mutation ? METACLIENT_ACT_REOPEN
-                                                            : METACLIENT_ACT_DONE;
+        v.action =
+            meta_status == CAIRN_SESSION && mutation ? METACLIENT_ACT_REOPEN : METACLIENT_ACT_DONE;
         return v;
     case CAIRN_NOTLEADER:
         v.action = METACLIENT_ACT_REDIRECT;
@@ -729,8 +729,8 @@ static int mc_cfg_apply(struct metaclient *mc, const struct metaclient_cfg *cfg)
     mc->lease_ms = cfg->lease_ms ? cfg->lease_ms : METACLIENT_LEASE_MS_DEFAULT;
     if (mc->lease_ms < CAIRN_SESSION_LEASE_MIN_MS || mc->lease_ms > CAIRN_SESSION_LEASE_MAX_MS)
         return CAIRN_EINVAL;
-    mc->attempt_ms = cfg->attempt_timeout_ms ? cfg->attempt_timeout_ms
-                                             : METACLIENT_ATTEMPT_MS_DEFAULT;
+    mc->attempt_ms =
+        cfg->attempt_timeout_ms ? cfg->attempt_timeout_ms : METACLIENT_ATTEMPT_MS_DEFAULT;
     mc->op_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : METACLIENT_OP_MS_DEFAULT;
     mc->n_lanes = cfg->sessions ? cfg->sessions : 1;
     mc->secret = *cfg->secret;

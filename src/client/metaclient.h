@@ -35,6 +35,8 @@
  * client owns a private loop and is used through the *_sync calls (tools,
  * tests); one such client per thread. A *_sync call runs the loop until its
  * operation completes and must not be called from a callback of that loop.
+ * A private loop only turns inside *_sync calls, so keep-alives are only sent
+ * then: a session left idle past its lease is replaced on its next use.
  *
  * Memory. The client copies the command bytes it is given. The reply passed
  * to a callback (struct metaclient_result) points into a receive buffer and

@@ -44,6 +44,10 @@
 #define CAIRN_FILE_SIZE_MAX ((uint64_t)CAIRN_CHUNK_SIZE * 65536u)
 /* Replication goal: 1..9 copies, as MooseFS goals. */
 #define CAIRN_GOAL_MAX 9u
+/* Staged (prepared, not yet committed or aborted) versions of one chunk on one chunk server:
+ * normally one write is pending per chunk; a few more cover writes whose abort is still in the
+ * metadata outbox. Bounds the files and index space one chunk can pin. */
+#define CAIRN_CHUNK_STAGED_MAX 8u
 
 /* --- wire and RPC ------------------------------------------------------ */
 
@@ -96,6 +100,24 @@
 #define CAIRN_LOCK_NAME_MAX 255u
 /* Operations in one metadata transaction: one Raft entry, one frame. */
 #define CAIRN_TXN_OPS_MAX 128u
+/* Locks (named, flock and byte-range objects) that exist at once: each costs
+ * a small record on every replica; far above what clients of one cluster
+ * hold (a lock object goes away when nobody holds or waits for it). */
+#define CAIRN_LOCKS_MAX 65536u
+/* Held ranges and waiters over all locks: bounds lock memory (~64 B each)
+ * at ~16 MiB. A waiter promoted into a byte-range split may pass it by one. */
+#define CAIRN_LOCK_ENTRIES_MAX 262144u
+/* Held ranges plus waiters on one lock: promotion compares each waiter with
+ * the holders and the waiters ahead of it (quadratic), so one hot lock
+ * stays cheap to apply. */
+#define CAIRN_LOCK_QUEUE_MAX 1024u
+/* Lock-delay after a holder's session expires: no longer than the longest
+ * session lease, beyond which a delay protects nothing a lease would not. */
+#define CAIRN_LOCK_DELAY_MAX_MS 600000u
+/* Locks described in one LOCK_LIST reply, and the reply's byte budget (a
+ * lock with many holders and waiters is ~100 KiB): well inside a frame. */
+#define CAIRN_LOCK_LIST_MAX 256u
+#define CAIRN_LOCK_LIST_BYTES_MAX (1024u * 1024u)
 
 /* --- metadata state machine (src/meta) ---------------------------------- */
 
@@ -180,5 +202,8 @@ _Static_assert(CAIRN_FILE_SIZE_MAX / CAIRN_CHUNK_SIZE <= 65536u,
 _Static_assert(CAIRN_RAFT_PROPOSAL_MAX + 64u < CAIRN_WAL_SEGMENT_BYTES,
                "one WAL record fits in a segment");
 _Static_assert(CAIRN_WAL_SEGMENT_BYTES <= CAIRN_WAL_SEGMENT_BYTES_MAX, "segment size bounds");
+_Static_assert(CAIRN_LOCK_LIST_BYTES_MAX < CAIRN_FRAME_PAYLOAD_MAX,
+               "a lock list fits in one frame");
+_Static_assert(CAIRN_LOCK_QUEUE_MAX <= CAIRN_LOCK_ENTRIES_MAX, "lock entry bounds");
 
 #endif

@@ -11,13 +11,13 @@
 
 enum meta_cmd_class meta_cmd_class(uint16_t type)
 {
-    if (type >= META_CREATE && type <= META_CHUNK_ABORT)
+    if (type >= META_CREATE && type <= META_CHUNK_ABORT) /* LOCKS-WIP */
         return META_CLASS_SESSION;
     if (type >= META_SESSION_OPEN && type <= META_SESSION_CLOSE)
         return META_CLASS_OPEN;
     if (type >= META_TICK && type <= META_OUTBOX_ACK)
         return META_CLASS_SYSTEM;
-    if (type >= META_LOOKUP && type <= META_CHUNKS)
+    if (type >= META_LOOKUP && type <= META_CHUNKS) /* LOCKS-WIP */
         return META_CLASS_READ;
     return META_CLASS_INVALID;
 }
@@ -382,6 +382,181 @@ int meta_cmd_chunks(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uin
     wire_put_u32(&e, first);
     wire_put_u32(&e, count);
     return e.err;
+}
+
+/* --- locks, conditions, transactions (docs/locks.md) ---------------------- */
+
+static void put_lockid(struct wire_enc *e, uint8_t kind, uint64_t ino, const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (kind == META_LOCK_NAMED && (n == 0 || n > CAIRN_LOCK_NAME_MAX) && !e->err)
+        e->err = n ? CAIRN_ENAMETOOLONG : CAIRN_EINVAL;
+    wire_put_u8(e, kind);
+    wire_put_u64(e, ino);
+    wire_put_str16(e, name ? name : "", n);
+}
+
+int meta_cmd_lock_acquire(struct cairn_buf *out, struct meta_hdr *h, const struct meta_lock_req *q)
+{
+    struct wire_enc e;
+    begin(&e, out, h, META_LOCK_ACQUIRE);
+    put_lockid(&e, q->kind, q->ino, q->name);
+    wire_put_u64(&e, q->owner);
+    wire_put_u8(&e, q->mode);
+    wire_put_u8(&e, q->flags);
+    wire_put_u64(&e, q->start);
+    wire_put_u64(&e, q->end);
+    wire_put_u32(&e, q->wait_ms);
+    wire_put_u32(&e, q->delay_ms);
+    return e.err;
+}
+
+int meta_cmd_lock_release(struct cairn_buf *out, struct meta_hdr *h, const struct meta_lock_req *q)
+{
+    struct wire_enc e;
+    begin(&e, out, h, META_LOCK_RELEASE);
+    put_lockid(&e, q->kind, q->ino, q->name);
+    wire_put_u64(&e, q->owner);
+    wire_put_u64(&e, q->start);
+    wire_put_u64(&e, q->end);
+    return e.err;
+}
+
+int meta_cmd_lock_cancel(struct cairn_buf *out, struct meta_hdr *h, uint64_t wait_id)
+{
+    struct wire_enc e;
+    begin(&e, out, h, META_LOCK_CANCEL);
+    wire_put_u64(&e, wait_id);
+    return e.err;
+}
+
+int meta_cmd_lock_status(struct cairn_buf *out, struct meta_hdr *h, const struct meta_lock_req *q,
+                         uint64_t session)
+{
+    struct wire_enc e;
+    begin(&e, out, h, META_LOCK_STATUS);
+    put_lockid(&e, q->kind, q->ino, q->name);
+    wire_put_u64(&e, session);
+    wire_put_u64(&e, q->owner);
+    return e.err;
+}
+
+int meta_cmd_lock_list(struct cairn_buf *out, struct meta_hdr *h, uint8_t kind, const char *prefix,
+                       const struct meta_lock_req *after, uint32_t max)
+{
+    struct wire_enc e;
+    begin(&e, out, h, META_LOCK_LIST);
+    wire_put_u8(&e, kind);
+    wire_put_str16(&e, prefix ? prefix : "", prefix ? strlen(prefix) : 0);
+    if (after)
+        put_lockid(&e, after->kind, after->ino, after->name);
+    else
+        put_lockid(&e, 0, 0, NULL);
+    wire_put_u32(&e, max);
+    return e.err;
+}
+
+int meta_cmd_chunk_alloc_fenced(struct cairn_buf *out, struct meta_hdr *h, uint64_t token,
+                                uint64_t ino, uint32_t index, uint64_t deadline_ns,
+                                const uint32_t *replicas, uint8_t n)
+{
+    struct wire_enc e;
+    begin(&e, out, h, META_CHUNK_ALLOC_FENCED);
+    wire_put_u64(&e, token);
+    wire_put_u64(&e, ino);
+    wire_put_u32(&e, index);
+    wire_put_u64(&e, deadline_ns);
+    put_nodes(&e, replicas, n);
+    return e.err;
+}
+
+size_t meta_cmd_hdr_size(const uint8_t *cmd, size_t len)
+{
+    const size_t fixed = 2 + 8 + 8 + 8 + 4 + 4 + 1;
+    if (len < fixed)
+        return 0;
+    size_t n = fixed + 4 * (size_t)cmd[fixed - 1];
+    return len < n ? 0 : n;
+}
+
+/* u16 type of a whole command, then its body: how COND and TXN carry one. */
+static void put_inner(struct wire_enc *e, const uint8_t *cmd, size_t len, int with_len)
+{
+    size_t hs = meta_cmd_hdr_size(cmd, len);
+    if (hs == 0) {
+        if (!e->err)
+            e->err = CAIRN_BADMSG;
+        return;
+    }
+    wire_put_u16(e, wire_load_u16(cmd));
+    if (with_len)
+        wire_put_bytes(e, cmd + hs, len - hs);
+    else
+        wire_put_raw(e, cmd + hs, len - hs);
+}
+
+int meta_cmd_cond(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint64_t if_version,
+                  const uint8_t *cmd, size_t len)
+{
+    struct wire_enc e;
+    begin(&e, out, h, META_COND);
+    wire_put_u64(&e, ino);
+    wire_put_u64(&e, if_version);
+    put_inner(&e, cmd, len, 0);
+    return e.err;
+}
+
+void meta_txn_begin(struct meta_txn_enc *t, struct cairn_buf *out, struct meta_hdr *h)
+{
+    memset(t, 0, sizeof *t);
+    begin(&t->e, out, h, META_TXN);
+    t->count_at = out->len;
+    wire_put_u16(&t->e, 0);
+}
+
+static void txn_cond(struct meta_txn_enc *t, uint8_t kind)
+{
+    wire_put_u8(&t->e, kind);
+    t->n_items++;
+    t->n_conds++;
+}
+
+void meta_txn_if_version(struct meta_txn_enc *t, uint64_t ino, uint64_t version)
+{
+    txn_cond(t, META_TXN_IF_VERSION);
+    wire_put_u64(&t->e, ino);
+    wire_put_u64(&t->e, version);
+}
+
+void meta_txn_if_exists(struct meta_txn_enc *t, uint64_t parent, const char *name)
+{
+    txn_cond(t, META_TXN_IF_EXISTS);
+    wire_put_u64(&t->e, parent);
+    put_name(&t->e, name);
+}
+
+void meta_txn_if_absent(struct meta_txn_enc *t, uint64_t parent, const char *name)
+{
+    txn_cond(t, META_TXN_IF_ABSENT);
+    wire_put_u64(&t->e, parent);
+    put_name(&t->e, name);
+}
+
+void meta_txn_op(struct meta_txn_enc *t, const uint8_t *cmd, size_t len)
+{
+    wire_put_u8(&t->e, META_TXN_OP);
+    put_inner(&t->e, cmd, len, 1);
+    t->n_items++;
+    t->n_ops++;
+}
+
+int meta_txn_end(struct meta_txn_enc *t)
+{
+    if (!t->e.err && t->n_items > UINT16_MAX)
+        t->e.err = CAIRN_TOOBIG;
+    if (!t->e.err)
+        wire_store_u16(t->e.b->data + t->count_at, (uint16_t)t->n_items);
+    return t->e.err;
 }
 
 int meta_reply_status(const uint8_t *p, size_t len)

@@ -92,6 +92,63 @@ enum meta_cmd_type {
     /* CHUNK_ABORT: u64 ino, u32 index, u64 chunk, u64 version. Reply: empty. */
     META_CHUNK_ABORT = 13,
 
+    /* --- SESSION class, continued: locks, conditions, transactions --------
+     * Semantics in docs/locks.md. LOCKID names a lock:
+     *   u8 kind (META_LOCK_NAMED / FLOCK / POSIX), u64 ino (0 for NAMED),
+     *   str16 name (NAMED: 1..CAIRN_LOCK_NAME_MAX bytes without NUL; else
+     *   empty).
+     * A holder is (session of the header, u64 owner): the lock-owner id within
+     * the session (FUSE's lock_owner for POSIX, the open file for FLOCK, any
+     * number the client picks for NAMED).
+     * GRANTS = u32 n, n x (u64 session, u64 wait_id, u64 token): waiters this
+     * command granted (also returned by meta_lock_grants() after any apply). */
+
+    /* LOCK_ACQUIRE: LOCKID, u64 owner, u8 mode (META_LOCK_SHARED /
+     * META_LOCK_EXCLUSIVE), u8 flags (META_LOCK_WAIT), u64 start, u64 end
+     * (POSIX: the range [start, end), start < end, end UINT64_MAX = to the
+     * end of any file; others: 0, 0 = whole), u32 wait_ms (with WAIT: give
+     * up after this long, 0 = never; else 0), u32 delay_ms (lock-delay if
+     * this holder's session expires, <= CAIRN_LOCK_DELAY_MAX_MS).
+     * Without WAIT a lock that cannot be granted now is CAIRN_EAGAIN.
+     * Reply: u8 state (META_LOCK_GRANTED / META_LOCK_QUEUED), u64 token
+     * (granted: the fencing token), u64 wait_id (queued: the log index of
+     * this command, naming the waiter). */
+    META_LOCK_ACQUIRE = 14,
+    /* LOCK_RELEASE: LOCKID, u64 owner, u64 start, u64 end (as ACQUIRE).
+     * NAMED not held: ENOENT; FLOCK/POSIX: unlocking nothing is not an error
+     * (POSIX). Reply: GRANTS. */
+    META_LOCK_RELEASE = 15,
+    /* LOCK_CANCEL: u64 wait_id. The session's waiter gives up (ENOENT if it
+     * is not waiting: granted meanwhile, expired or unknown). Reply: GRANTS. */
+    META_LOCK_CANCEL = 16,
+    /* COND: u64 ino, u64 if_version, u16 type, then the body of a command of
+     * that type (CREATE..CHUNK_ABORT or CHUNK_ALLOC_FENCED) with this header.
+     * CAIRN_ENOENT if ino does not exist, CAIRN_CONFLICT if its version is
+     * not if_version; else the command runs. Reply: the command's reply. */
+    META_COND = 17,
+    /* TXN: u16 n items (1..2 x CAIRN_TXN_OPS_MAX), each u8 kind then:
+     *   META_TXN_IF_VERSION: u64 ino, u64 version
+     *   META_TXN_IF_EXISTS / META_TXN_IF_ABSENT: u64 parent, name
+     *   META_TXN_OP: u16 type (CREATE..CHUNK_ABORT), u32 length, body
+     * At most CAIRN_TXN_OPS_MAX conditions and 1..CAIRN_TXN_OPS_MAX ops. Every
+     * condition is checked first (CAIRN_CONFLICT when one fails), then the
+     * ops run in order, each seeing the effects of those before; if one
+     * fails, everything is undone. One log entry, all or nothing. An op's
+     * u64 ino fields (the first two u64 of its body) may hold META_TXN_REF(k):
+     * the inode of op k's ATTR reply (CREATE, MKDIR, SYMLINK, LINK, SETATTR,
+     * CHUNK_COMMIT), k an earlier op.
+     * Reply: u16 n_ops, n_ops x bytes (the op's whole reply: status 0, body).
+     * A failed TXN's reply is its status followed by u8 stage
+     * (META_TXN_FAIL_COND / META_TXN_FAIL_OP) and u16 item (index among the
+     * items): the one exception to "no body on error". */
+    META_TXN = 18,
+    /* CHUNK_ALLOC_FENCED: u64 token, then the body of CHUNK_ALLOC. The fencing
+     * token of the lock that protects the file: CAIRN_FENCED when it is older
+     * than the newest token granted on the file's FLOCK/POSIX locks or
+     * carried by an earlier fenced alloc of the file; CAIRN_EINVAL if 0 or
+     * not a past log index. Reply: as CHUNK_ALLOC. */
+    META_CHUNK_ALLOC_FENCED = 19,
+
     /* --- OPEN class: sessions -------------------------------------------- */
 
     /* SESSION_OPEN (session 0): u32 lease_ms (CAIRN_SESSION_LEASE_MIN_MS..
@@ -146,6 +203,23 @@ enum meta_cmd_type {
      * Reply: u32 n (indexes first.. that exist in the map), n x (u64 chunk
      * (0 = hole), u64 version, u32 length, u8 n_replicas, u32 replicas[]). */
     META_CHUNKS = 71,
+    /* LOCK_STATUS: LOCKID, u64 session, u64 owner. What that holder has:
+     * Reply: u64 last_token (newest grant on the lock, 0 if no lock object),
+     * u32 n, n x (u8 mode, u64 start, u64 end, u64 token, u64 wait_id (the
+     * waiter it was granted as, 0 if granted at once)), u32 w, w x (u8 mode,
+     * u64 start, u64 end, u64 wait_id, u32 position in the queue). A client
+     * whose acquire was QUEUED polls this until its wait_id appears held. */
+    META_LOCK_STATUS = 72,
+    /* LOCK_LIST: u8 kind (0 = every kind), str16 prefix (of NAMED names;
+     * non-empty lists named locks only), u8 after_kind (0 = from the start),
+     * u64 after_ino, str16 after_name (resume after this LOCKID), u32 max
+     * (1..CAIRN_LOCK_LIST_MAX). Locks in order of (kind, name or inode).
+     * Reply: u32 n, n x LOCK, u8 more. LOCK = LOCKID, u64 last_token,
+     * u64 delay_until_ns (0: no lock-delay running), u32 h, h x (u64 session,
+     * u64 owner, u8 mode, u64 start, u64 end, u64 token), u32 w, w x
+     * (u64 session, u64 owner, u8 mode, u64 start, u64 end, u64 wait_id,
+     * u64 deadline_ns). */
+    META_LOCK_LIST = 73,
 };
 
 enum meta_cmd_class {
@@ -176,6 +250,33 @@ enum meta_cmd_class meta_cmd_class(uint16_t type);
 #define META_XATTR_REPLACE 2u
 
 #define META_ATTR_WIRE_SIZE 65u
+
+enum meta_lock_kind {
+    META_LOCK_NAMED = 1, /* a name in the lock namespace */
+    META_LOCK_FLOCK = 2, /* flock(2) on an inode: whole file */
+    META_LOCK_POSIX = 3, /* fcntl(2) byte ranges on an inode */
+};
+enum meta_lock_mode {
+    META_LOCK_SHARED = 1,
+    META_LOCK_EXCLUSIVE = 2,
+};
+#define META_LOCK_WAIT 1u
+enum meta_lock_state {
+    META_LOCK_GRANTED = 1,
+    META_LOCK_QUEUED = 2,
+};
+
+enum meta_txn_item {
+    META_TXN_IF_VERSION = 1,
+    META_TXN_IF_EXISTS = 2,
+    META_TXN_IF_ABSENT = 3,
+    META_TXN_OP = 4,
+};
+#define META_TXN_FAIL_COND 1u
+#define META_TXN_FAIL_OP 2u
+/* An inode field of a TXN op naming the inode of op k's reply. */
+#define META_TXN_REF_BIT (1ull << 63)
+#define META_TXN_REF(k) (META_TXN_REF_BIT | (uint64_t)(k))
 
 /* The header every command starts with. */
 struct meta_hdr {
@@ -239,6 +340,51 @@ int meta_cmd_listxattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, 
 int meta_cmd_statfs(struct cairn_buf *out, struct meta_hdr *h);
 int meta_cmd_chunks(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t first,
                     uint32_t count);
+
+/* What a lock command names and asks (LOCKID and the fields after it). */
+struct meta_lock_req {
+    uint8_t kind; /* enum meta_lock_kind */
+    uint64_t ino; /* FLOCK / POSIX */
+    const char *name; /* NAMED: NUL-terminated */
+    uint64_t owner;
+    uint8_t mode;  /* enum meta_lock_mode (ACQUIRE) */
+    uint8_t flags; /* META_LOCK_WAIT (ACQUIRE) */
+    uint64_t start, end; /* POSIX range; 0, 0 otherwise */
+    uint32_t wait_ms, delay_ms; /* ACQUIRE */
+};
+
+int meta_cmd_lock_acquire(struct cairn_buf *out, struct meta_hdr *h, const struct meta_lock_req *q);
+int meta_cmd_lock_release(struct cairn_buf *out, struct meta_hdr *h, const struct meta_lock_req *q);
+int meta_cmd_lock_cancel(struct cairn_buf *out, struct meta_hdr *h, uint64_t wait_id);
+int meta_cmd_lock_status(struct cairn_buf *out, struct meta_hdr *h, const struct meta_lock_req *q,
+                         uint64_t session);
+/* after: resume after this lock (NULL: from the start). */
+int meta_cmd_lock_list(struct cairn_buf *out, struct meta_hdr *h, uint8_t kind, const char *prefix,
+                       const struct meta_lock_req *after, uint32_t max);
+int meta_cmd_chunk_alloc_fenced(struct cairn_buf *out, struct meta_hdr *h, uint64_t token,
+                                uint64_t ino, uint32_t index, uint64_t deadline_ns,
+                                const uint32_t *replicas, uint8_t n);
+/* COND around a command built by another encoder (cmd, len: a whole command;
+ * its header is replaced by h). CAIRN_BADMSG if cmd is not a whole header. */
+int meta_cmd_cond(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint64_t if_version,
+                  const uint8_t *cmd, size_t len);
+
+/* TXN builder: begin, then conditions and ops in any order, then end (which
+ * writes the item count and returns the first error of the whole build). */
+struct meta_txn_enc {
+    struct wire_enc e;
+    size_t count_at;
+    uint32_t n_items, n_conds, n_ops;
+};
+void meta_txn_begin(struct meta_txn_enc *t, struct cairn_buf *out, struct meta_hdr *h);
+void meta_txn_if_version(struct meta_txn_enc *t, uint64_t ino, uint64_t version);
+void meta_txn_if_exists(struct meta_txn_enc *t, uint64_t parent, const char *name);
+void meta_txn_if_absent(struct meta_txn_enc *t, uint64_t parent, const char *name);
+/* An op from a whole command built by another encoder (header dropped). */
+void meta_txn_op(struct meta_txn_enc *t, const uint8_t *cmd, size_t len);
+int meta_txn_end(struct meta_txn_enc *t);
+/* Size of the command header at the start of cmd, or 0 if cmd is shorter. */
+size_t meta_cmd_hdr_size(const uint8_t *cmd, size_t len);
 
 /* Reply decoding: the status of a reply (CAIRN_TRUNCATED if shorter than 4
  * bytes), and an ATTR body after the status (0 or a decoder error). */

@@ -175,6 +175,7 @@ struct meta_session {
     uint64_t last_seq;
     uint8_t *reply;
     uint32_t reply_len;
+    uint32_t n_locks; /* held ranges + waiters of this session (lock.c) */
 };
 
 /* A set of xattrs, sorted by name. */
@@ -207,6 +208,18 @@ struct meta {
     uint64_t now_ns;
     uint64_t applied_index;
     uint64_t used_bytes;
+    /* locks (lock.c): objects sorted by (kind, key); entries counted for
+     * the limits; waiters by wait_id; the newest fencing token per inode. */
+    struct meta_lock **locks;
+    uint32_t locks_n, locks_cap;
+    uint32_t lock_entries;
+    struct hmap lock_waits; /* wait_id -> struct meta_lock* */
+    struct hmap fences;     /* ino -> newest fencing token (as uintptr_t) */
+    /* Not state: what the command being applied produced. */
+    struct meta_lock_grant *grants;
+    size_t grants_n, grants_cap;
+    uint8_t txn_fail_stage; /* txn.c: where the last TXN failed */
+    uint16_t txn_fail_item;
 };
 
 /* The decoded command (header and body), filled before anything changes. */
@@ -224,7 +237,12 @@ struct meta_req {
 
 /* apply.c / cmd decoding */
 int meta_req_decode(struct meta_req *r, const uint8_t *cmd, size_t len);
+/* The body of a command of `type` under header h (COND and TXN carry them). */
+int meta_req_decode_body(struct meta_req *r, const struct meta_hdr *h, uint16_t type,
+                         const uint8_t *p, size_t len);
 int meta_reply_error(struct cairn_buf *reply, size_t start, int status);
+/* Run one decoded operation (any class but OPEN); appends its reply body. */
+int meta_exec(struct meta *m, uint64_t index, const struct meta_req *r, struct wire_enc *e);
 
 /* inode helpers (ns.c) */
 struct meta_inode *meta_ino_get(const struct meta *m, uint64_t ino);
@@ -271,8 +289,39 @@ uint32_t meta_session_expire(struct meta *m);
 void meta_session_free(struct meta_session *s);
 int meta_query_dispatch(const struct meta *m, const struct meta_req *r, struct wire_enc *e);
 
+/* locks (lock.c, lockq.c, locksnap.c) */
+void meta_lock_decode(struct wire_dec *d, struct meta_req *r);
+int meta_lock_acquire(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_lock_release(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_lock_cancel(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_lock_query(const struct meta *m, const struct meta_req *r, struct wire_enc *e);
+/* Sessions ids[0..n) (sorted) end: their locks are released and their waits
+ * dropped, in lock order; expired = 1 starts lock-delays. */
+void meta_lock_sessions_end(struct meta *m, const uint64_t *ids, size_t n, int expired);
+/* TICK: lock-delays that passed end, waiters past their deadline give up. */
+void meta_lock_tick(struct meta *m);
+/* CHUNK_ALLOC_FENCED's check and record of a fencing token for ino. */
+int meta_lock_fence_check(const struct meta *m, uint64_t ino, uint64_t token);
+void meta_lock_fence_note(struct meta *m, uint64_t ino, uint64_t token);
+uint64_t meta_lock_fence_get(const struct meta *m, uint64_t ino);
+void meta_lock_fence_set(struct meta *m, uint64_t ino, uint64_t token);
+void meta_lock_init(struct meta *m);
+void meta_lock_free_all(struct meta *m);
+/* Snapshot sections (written only when lock state exists; docs/locks.md). */
+int meta_lock_snap_put(const struct meta *m, struct wire_enc *e, void (*flush)(void *), void *ctx);
+int meta_lock_snap_load(struct wire_dec *d, struct meta *m);
+
+/* conditions and transactions (txn.c, undo.c) */
+void meta_txn_decode(struct wire_dec *d, struct meta_req *r);
+int meta_txn_cond(struct meta *m, uint64_t index, const struct meta_req *r, struct wire_enc *e);
+int meta_txn_exec(struct meta *m, uint64_t index, const struct meta_req *r, struct wire_enc *e);
+/* A failed TXN's reply: append where it failed after the status. */
+void meta_txn_fail_detail(struct meta *m, const struct meta_req *r, struct cairn_buf *reply);
+
 /* snap.c: fresh empty state used by meta_new and the loader */
 struct meta *meta_alloc_empty(void);
+/* Free what an inode record owns (directory, symlink target, chunk map). */
+void meta_ino_free_parts(struct meta_inode *in);
 /* snapcheck.c: cross-reference checks of a loaded state; CAIRN_CORRUPT. */
 int meta_check_refs(const struct meta *m);
 

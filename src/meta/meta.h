@@ -211,4 +211,22 @@ int meta_session_get(const struct meta *m, uint64_t session, struct meta_session
 size_t meta_outbox_list(const struct meta *m, uint32_t node, uint64_t after_id,
                         struct meta_outbox_rec *out, size_t max);
 
+/* --- locks (docs/locks.md) ----------------------------------------------------- */
+
+/* A waiter granted a lock: the acquire that queued it (wait_id, the log
+ * index of that LOCK_ACQUIRE) of `session` now holds it with `token`. */
+struct meta_lock_grant {
+    uint64_t session;
+    uint64_t wait_id;
+    uint64_t token;
+};
+
+/* The waiters granted by the last meta_apply() (a release, a cancel, a
+ * session closed or expired, a TICK that ended a lock-delay or a wait...),
+ * in the order granted; *out stays valid until the next meta_apply(). The
+ * daemon pushes these to the waiting clients; a retried command (cached
+ * reply) grants nothing again, so nothing is pushed twice. Every replica
+ * computes the same list, so a new leader could do it too. */
+size_t meta_lock_grants(const struct meta *m, const struct meta_lock_grant **out);
+
 #endif

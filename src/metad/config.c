@@ -126,7 +126,8 @@ static int addr_ok(const char *s)
 {
     char host[64];
     uint16_t port;
-    return strlen(s) <= CAIRN_MEMBER_ADDR_MAX && metad_split_hostport(s, host, sizeof host, &port) == 0;
+    return strlen(s) <= CAIRN_MEMBER_ADDR_MAX &&
+           metad_split_hostport(s, host, sizeof host, &port) == 0;
 }
 
 /* "1=h:p,2=h:p": ids nonzero and distinct, addresses host:port. */
@@ -167,8 +168,7 @@ static int parse_peers(struct metad_config *c, const char *s, char *err, size_t 
 }
 
 /* Copy a string value into a fixed field. */
-static int set_str(char *dst, size_t cap, const char *key, const char *v, char *err,
-                   size_t err_len)
+static int set_str(char *dst, size_t cap, const char *key, const char *v, char *err, size_t err_len)
 {
     if (!*v || strlen(v) >= cap)
         return fail(err, err_len, "%s: empty or longer than %zu bytes", key, cap - 1);
@@ -210,8 +210,7 @@ static int set_number(struct metad_config *c, int k, const char *v, char *err, s
     case METAD_KEY_HEARTBEAT_TICKS:
         if (parse_u64(v, 1, 1000, &x))
             return fail(err, err_len, "%s: \"%s\" is not 1..1000", key_names[k], v);
-        *(k == METAD_KEY_ELECTION_TICKS ? &c->election_ticks : &c->heartbeat_ticks) =
-            (uint32_t)x;
+        *(k == METAD_KEY_ELECTION_TICKS ? &c->election_ticks : &c->heartbeat_ticks) = (uint32_t)x;
         return 0;
     default:
         return fail(err, err_len, "internal: key %d is not a number", k);
@@ -230,8 +229,8 @@ int metad_config_set(struct metad_config *c, const char *key, const char *v, cha
     case METAD_KEY_METRICS:
         if (!addr_ok(v))
             return fail(err, err_len, "%s: bad address \"%s\" (want host:port)", key_names[k], v);
-        rc = set_str(k == METAD_KEY_LISTEN ? c->listen : c->metrics, sizeof c->listen,
-                     key_names[k], v, err, err_len);
+        rc = set_str(k == METAD_KEY_LISTEN ? c->listen : c->metrics, sizeof c->listen, key_names[k],
+                     v, err, err_len);
         break;
     case METAD_KEY_PEERS:
         rc = parse_peers(c, v, err, err_len);
@@ -427,15 +426,14 @@ int metad_config_check(const struct metad_config *c, char *err, size_t err_len)
                                    METAD_KEY_DATA, METAD_KEY_SECRET, METAD_KEY_CLUSTER};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
         if (!(c->set & (1u << required[i])))
-            return fail(err, err_len, "missing required key \"%s\" (--%s)",
-                        key_names[required[i]], key_names[required[i]]);
+            return fail(err, err_len, "missing required key \"%s\" (--%s)", key_names[required[i]],
+                        key_names[required[i]]);
     if (c->heartbeat_ticks >= c->election_ticks)
         return fail(err, err_len, "heartbeat_ticks (%u) must be below election_ticks (%u)",
                     c->heartbeat_ticks, c->election_ticks);
     const char *self = metad_config_peer_addr(c, c->id);
     if (!c->join && !self)
-        return fail(err, err_len,
-                    "id %llu is not in peers (a new member is started with --join)",
+        return fail(err, err_len, "id %llu is not in peers (a new member is started with --join)",
                     (unsigned long long)c->id);
     if (c->join && self)
         return fail(err, err_len, "join: id %llu is already an initial peer",

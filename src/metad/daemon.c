@@ -92,9 +92,6 @@ int metad_main(int argc, char **argv)
         metad_free(d);
         return EXIT_FAIL;
     }
-    if (cfg.metrics[0])
-        LOG_WARN(METAD_SUBSYS, "metrics listener not available in this build; ignoring %s",
-                 cfg.metrics);
     metad_handle_signals(d);
     rc = metad_run(d);
     metad_free(d);

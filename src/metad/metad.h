@@ -52,7 +52,7 @@ struct metad_info {
     uint64_t commit;
     uint64_t applied;
     uint64_t snapshot_index;
-    uint64_t proposals; /* commands proposed since start */
+    uint64_t proposals;  /* commands proposed since start */
     uint64_t io_batches; /* ready batches persisted by the storage thread */
     uint64_t syncs;      /* WAL fdatasyncs */
     uint64_t snapshots_taken;

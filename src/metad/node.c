@@ -23,7 +23,11 @@ static void tick_cb(uv_timer_t *h)
     metad_reads_tick(d);
 }
 
-static void session_cb(uv_timer_t *h) { metad_propose_tick(h->data); }
+static void session_cb(uv_timer_t *h)
+{
+    metad_propose_tick(h->data);
+    metad_metrics_sweep(h->data);
+}
 
 static void stop_cb(uv_async_t *h) { metad_shutdown(h->data); }
 
@@ -219,6 +223,8 @@ int metad_new(const struct metad_config *cfg, struct metad **out)
         rc = storage_init(d); /* before binding: a wrong data dir fails first */
     if (rc == 0)
         rc = net_init(d);
+    if (rc == 0 && cfg->metrics[0])
+        rc = metad_metrics_start(d);
     if (rc == 0) {
         metad_update_peers(d);
         rc = metad_io_start(d);
@@ -250,7 +256,7 @@ int metad_run(struct metad *d)
     if (d->exit_rc == 0 && d->rio) {
         /* Keep the newest commit index, so a restart applies at once. */
         int rc = raftio_sync(d->rio);
-        if (rc == 0 && memcmp(&d->hs_latest, &d->hs_saved, sizeof d->hs_latest) != 0)
+        if (rc == 0)
             rc = raftio_save_hard_state(d->rio, &d->hs_latest);
         if (rc) {
             LOG_ERROR(METAD_SUBSYS, "final sync failed: %s", cairn_strerror(rc));
@@ -296,6 +302,7 @@ void metad_shutdown(struct metad *d)
         if (d->tr)
             transport_close(d->tr);
         d->tr = NULL;
+        metad_metrics_stop(d);
     }
     if (!d->handles_open || d->io.state == IO_QUEUED)
         return;

@@ -124,16 +124,16 @@ struct metad {
     uint64_t applied;
 
     /* client requests */
-    struct hmap cmds;              /* log index -> struct pending */
-    struct pend_list read_next;    /* waiting for a read round */
-    struct pend_list read_round;   /* in the round with ctx read_ctx */
-    struct pend_list read_wait;    /* have a read index, wait for apply */
+    struct hmap cmds;            /* log index -> struct pending */
+    struct pend_list read_next;  /* waiting for a read round */
+    struct pend_list read_round; /* in the round with ctx read_ctx */
+    struct pend_list read_wait;  /* have a read index, wait for apply */
     uint64_t read_ctx;
     int read_in_flight;
     uint64_t read_started_ms;
     size_t n_pending;
     size_t pending_bytes; /* proposed command bytes not yet applied */
-    uint64_t tick_index; /* META_TICK proposed and not yet applied (0: none) */
+    uint64_t tick_index;  /* META_TICK proposed and not yet applied (0: none) */
 
     /* unreachable peers reported while a batch is out */
     uint64_t unreachable[2 * CAIRN_RAFT_NODES_MAX];
@@ -144,6 +144,8 @@ struct metad {
 
     int stopping;
     int exit_rc;
+
+    struct metrics *metrics; /* NULL unless cfg.metrics */
 
     /* signals (metad_main only) */
     uv_signal_t sig_term, sig_int;
@@ -175,6 +177,11 @@ void metad_reads_tick(struct metad *d);
 void metad_propose_tick(struct metad *d);
 const char *metad_leader_addr(const struct metad *d);
 void metad_update_peers(struct metad *d);
+
+/* metrics.c: the optional Prometheus endpoint */
+int metad_metrics_start(struct metad *d);
+void metad_metrics_sweep(struct metad *d);
+void metad_metrics_stop(struct metad *d);
 
 /* node.c */
 void metad_shutdown(struct metad *d);

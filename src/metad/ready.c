@@ -54,16 +54,14 @@ static void io_run(struct raftio *io, struct io_job *job)
     if (rd && rd->snapshot &&
         io_step(job, raftio_snapshot_install(io, rd->snapshot), "snapshot install"))
         return;
-    if (job->save_hs_first &&
-        io_step(job, raftio_save_hard_state(io, &job->hs), "hard state save"))
+    if (job->save_hs_first && io_step(job, raftio_save_hard_state(io, &job->hs), "hard state save"))
         return;
     if (rd && rd->n_entries &&
         io_step(job, raftio_append(io, rd->entries, rd->n_entries), "wal append"))
         return;
     if (io_step(job, raftio_sync(io), "wal sync"))
         return;
-    if (job->save_hs_after &&
-        io_step(job, raftio_save_hard_state(io, &job->hs), "hard state save"))
+    if (job->save_hs_after && io_step(job, raftio_save_hard_state(io, &job->hs), "hard state save"))
         return;
     struct wal_stats ws;
     wal_get_stats(raftio_wal(io), &ws);

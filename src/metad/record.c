@@ -117,8 +117,8 @@ int metad_snap_encode_head(struct cairn_buf *out, const struct metad_members *m)
     return e.err;
 }
 
-int metad_snap_decode(const uint8_t *p, size_t len, struct metad_members *m,
-                      const uint8_t **meta, size_t *meta_len)
+int metad_snap_decode(const uint8_t *p, size_t len, struct metad_members *m, const uint8_t **meta,
+                      size_t *meta_len)
 {
     struct wire_dec d;
     wire_dec_init(&d, p, len);

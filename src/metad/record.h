@@ -70,7 +70,7 @@ int metad_entry_member_decode(const uint8_t *p, size_t len, uint64_t *id, const 
  * meta_snapshot() bytes. */
 int metad_snap_encode_head(struct cairn_buf *out, const struct metad_members *m);
 /* Parse a body: the members, and where the meta snapshot bytes are. */
-int metad_snap_decode(const uint8_t *p, size_t len, struct metad_members *m,
-                      const uint8_t **meta, size_t *meta_len);
+int metad_snap_decode(const uint8_t *p, size_t len, struct metad_members *m, const uint8_t **meta,
+                      size_t *meta_len);
 
 #endif

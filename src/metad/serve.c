@@ -191,10 +191,7 @@ static int admit(struct metad *d, struct rpc_req *req)
 }
 
 /* The core refused a proposal: map its answer for the client. */
-static int propose_error(int rc)
-{
-    return rc == CAIRN_EBUSY ? CAIRN_NOTLEADER : rc;
-}
+static int propose_error(int rc) { return rc == CAIRN_EBUSY ? CAIRN_NOTLEADER : rc; }
 
 /* Stamp the leader's wall clock into a command (u64 now_ns at offset 2)
  * and propose it as a tagged entry. */
@@ -314,8 +311,8 @@ void metad_reads_tick(struct metad *d)
 {
     uint64_t limit = (uint64_t)READ_ROUND_TIMEOUTS * d->cfg.election_ticks * d->cfg.tick_ms;
     if (d->read_in_flight && time_mono_ms() - d->read_started_ms > limit) {
-        LOG_WARN(METAD_SUBSYS, "read round %" PRIu64 " unanswered for %" PRIu64 " ms",
-                 d->read_ctx, limit);
+        LOG_WARN(METAD_SUBSYS, "read round %" PRIu64 " unanswered for %" PRIu64 " ms", d->read_ctx,
+                 limit);
         list_fail(d, &d->read_round, CAIRN_NOTLEADER);
         d->read_in_flight = 0;
     }
@@ -346,8 +343,8 @@ static void on_status(struct rpc_server *srv, struct rpc_req *req, const struct 
         const char *a = id == d->cfg.id ? d->cfg.listen : metad_members_get(&d->members, id);
         if (!a)
             a = "";
-        s.members[s.n_members++] =
-            (struct wire_meta_member){id, (uint8_t)voter, {(const uint8_t *)a, (uint32_t)strlen(a)}};
+        s.members[s.n_members++] = (struct wire_meta_member){
+            id, (uint8_t)voter, {(const uint8_t *)a, (uint32_t)strlen(a)}};
     }
     buf_reset(&d->scratch);
     int rc = wire_meta_status_encode(&d->scratch, &s);
@@ -470,8 +467,8 @@ int metad_serve_attach(struct metad *d)
         uint16_t type;
         rpc_handler_fn fn;
     } handlers[] = {
-        {WIRE_META_CMD, on_cmd},       {WIRE_META_QUERY, on_query},
-        {WIRE_META_STATUS, on_status}, {WIRE_META_MEMBER, on_member},
+        {WIRE_META_CMD, on_cmd},           {WIRE_META_QUERY, on_query},
+        {WIRE_META_STATUS, on_status},     {WIRE_META_MEMBER, on_member},
         {WIRE_META_TRANSFER, on_transfer},
     };
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {

@@ -83,7 +83,7 @@ static void mix_start(struct cluster *c, struct mix *m, int total, uint32_t sess
     buf_init(&m->cmd, 0);
     m->mc = cops_client(c, sessions, "mix", test_seed() + 99);
     for (int i = 0; i < POOL_DIRS; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "d%d", i);
         struct meta_attr at;
         int rc = cops_mkdir(m->mc, META_ROOT_INO, name, &at);
@@ -216,8 +216,11 @@ TEST_T(notleader_redirect_from_follower, 60)
     rpc_client_close(raw);
 
     const char *only[] = {c.nodes[f].addr};
-    struct metaclient_cfg cfg = {.addrs = only, .n_addrs = 1, .secret = &c.secret,
-                                 .name = "redirected", .seed = test_seed() | 1};
+    struct metaclient_cfg cfg = {.addrs = only,
+                                 .n_addrs = 1,
+                                 .secret = &c.secret,
+                                 .name = "redirected",
+                                 .seed = test_seed() | 1};
     struct metaclient *mc;
     CHECK_OK(metaclient_new(c.loop, &cfg, &mc));
     struct meta_attr at;
@@ -298,8 +301,7 @@ TEST_T(membership_changes, 120)
 
     int j = cluster_node_new_join(&c, 20000);
     CHECK(j >= 0);
-    CHECK_OK(cluster_member_change(&c, RAFT_CONF_ADD_VOTER, c.nodes[j].id, c.nodes[j].addr,
-                                   30000));
+    CHECK_OK(cluster_member_change(&c, RAFT_CONF_ADD_VOTER, c.nodes[j].id, c.nodes[j].addr, 30000));
     wait_voters(&c, 4);
     mix_start(&c, &m, 300, 8);
     mix_finish(&c, &m);
@@ -318,8 +320,7 @@ TEST_T(membership_changes, 120)
     mix_finish(&c, &m);
     CHECK_OK(cluster_node_spawn(&c, (uint32_t)f));
     CHECK_OK(cluster_wait_ready(&c, (uint32_t)f, 20000));
-    CHECK_OK(cluster_member_change(&c, RAFT_CONF_ADD_VOTER, c.nodes[f].id, c.nodes[f].addr,
-                                   30000));
+    CHECK_OK(cluster_member_change(&c, RAFT_CONF_ADD_VOTER, c.nodes[f].id, c.nodes[f].addr, 30000));
     wait_voters(&c, 3);
     check_digests(&c, 0);
 

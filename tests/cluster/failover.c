@@ -165,8 +165,8 @@ static void tally(const struct load *L, int *n)
     memset(n, 0, 4 * sizeof *n);
     for (int i = 0; i < L->n_recs; i++)
         n[L->recs[i].state]++;
-    fprintf(stderr, "creates: %d acknowledged, %d failed, %d unknown, %d pending\n",
-            n[REC_ACKED], n[REC_FAILED], n[REC_UNKNOWN], n[REC_PENDING]);
+    fprintf(stderr, "creates: %d acknowledged, %d failed, %d unknown, %d pending\n", n[REC_ACKED],
+            n[REC_FAILED], n[REC_UNKNOWN], n[REC_PENDING]);
 }
 
 TEST_T(creates_while_leader_killed, 150)
@@ -181,7 +181,7 @@ TEST_T(creates_while_leader_killed, 150)
     buf_init(&L.cmd, 0);
     struct worker w[WORKERS];
     for (int i = 0; i < WORKERS; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "worker%d", i);
         w[i] = (struct worker){&L, i, 0, -1, cops_client(&c, 1, name, test_seed() + 7u * i)};
         worker_issue(&w[i]);

@@ -242,11 +242,11 @@ int cluster_node_spawn(struct cluster *c, uint32_t i)
     fmt_u64(snap, sizeof snap, c->o.snapshot_every);
     char *argv[32];
     int a = 0;
-    const char *fixed[] = {c->bin,     "meta",        "--id",        id,
-                           "--listen", n->addr,       "--peers",     c->peers,
-                           "--data",   n->data,       "--secret",    c->secret_path,
-                           "--cluster", "harness",    "--tick-ms",   tick,
-                           "--election-ticks", elect, "--log-level", c->o.log_level};
+    const char *fixed[] = {
+        c->bin,        "meta",        "--id",      id,      "--listen",         n->addr,
+        "--peers",     c->peers,      "--data",    n->data, "--secret",         c->secret_path,
+        "--cluster",   "harness",     "--tick-ms", tick,    "--election-ticks", elect,
+        "--log-level", c->o.log_level};
     for (size_t k = 0; k < CAIRN_ARRAY_LEN(fixed); k++)
         argv[a++] = (char *)fixed[k];
     if (c->o.snapshot_every) {
@@ -404,7 +404,8 @@ static int node_rpc(struct cluster *c, uint32_t i, struct rpc_client **out)
 static void copy_str(char *dst, size_t cap, struct wire_bytes b)
 {
     size_t len = CAIRN_MIN((size_t)b.len, cap - 1);
-    memcpy(dst, b.p, len);
+    if (len)
+        memcpy(dst, b.p, len);
     dst[len] = '\0';
 }
 
@@ -538,8 +539,7 @@ static int converged_once(struct cluster *c, uint32_t mask, uint64_t *digest)
     return first ? CAIRN_EINVAL : 0;
 }
 
-int cluster_wait_converged(struct cluster *c, uint32_t mask, uint32_t timeout_ms,
-                           uint64_t *digest)
+int cluster_wait_converged(struct cluster *c, uint32_t mask, uint32_t timeout_ms, uint64_t *digest)
 {
     uint64_t end = time_mono_ms() + timeout_ms;
     int rc;
@@ -583,9 +583,9 @@ int cluster_member_change(struct cluster *c, uint8_t op, uint64_t node, const ch
             rc = rpc_call_sync(rpc, WIRE_META_MEMBER, req.data, req.len, 5000, &type, &reply);
         if (rc == 0) {
             uint64_t index;
-            rc = type == WIRE_META_MEMBER_REPLY ? wire_meta_u64_decode(reply.data, reply.len,
-                                                                       &index)
-                                                : CAIRN_BADMSG;
+            rc = type == WIRE_META_MEMBER_REPLY
+                     ? wire_meta_u64_decode(reply.data, reply.len, &index)
+                     : CAIRN_BADMSG;
             break;
         }
         if (rc != CAIRN_NOTLEADER && rc != CAIRN_ETIMEDOUT && rc != CAIRN_CLOSED)
@@ -623,12 +623,11 @@ int cluster_node_new_join(struct cluster *c, uint32_t timeout_ms)
     uint64_t id = 0;
     for (uint32_t i = 0; i < c->n_nodes; i++)
         id = CAIRN_MAX(id, c->nodes[i].id);
-    uint32_t i = c->n_nodes++;
+    uint32_t i = c->n_nodes;
     int rc = node_init(c, i, id + 1, "join");
-    if (rc) {
-        c->n_nodes--;
+    if (rc)
         return rc;
-    }
+    c->n_nodes++;
     c->nodes[i].join = 1;
     rc = cluster_node_spawn(c, i);
     if (rc == 0)
@@ -692,8 +691,7 @@ static void kill_all(struct cluster *c)
         cluster_node_kill(c, i);
 }
 
-int cluster_start(struct cluster *c, const char *dir, const struct cluster_opts *o,
-                  uv_loop_t *loop)
+int cluster_start(struct cluster *c, const char *dir, const struct cluster_opts *o, uv_loop_t *loop)
 {
     memset(c, 0, sizeof *c);
     CAIRN_ASSERT(o->n >= 1 && o->n <= CLUSTER_NODES_MAX);

@@ -47,12 +47,12 @@
 #define CLUSTER_DIR_MAX 256
 
 struct cluster_opts {
-    uint32_t n;               /* initial voters, 1..CLUSTER_NODES_MAX */
-    uint32_t tick_ms;         /* 0 = 50 */
-    uint32_t election_ticks;  /* 0 = 10 */
-    uint64_t snapshot_every;  /* 0 = the daemon's default */
-    const char *log_level;    /* NULL = "info" */
-    uint64_t seed;            /* port choice */
+    uint32_t n;              /* initial voters, 1..CLUSTER_NODES_MAX */
+    uint32_t tick_ms;        /* 0 = 50 */
+    uint32_t election_ticks; /* 0 = 10 */
+    uint64_t snapshot_every; /* 0 = the daemon's default */
+    const char *log_level;   /* NULL = "info" */
+    uint64_t seed;           /* port choice */
 };
 
 struct cluster_node {
@@ -128,15 +128,13 @@ int cluster_node_log_has(const struct cluster *c, uint32_t i, const char *text);
 /* Resident set size of node i's process in bytes (from /proc), 0 if unknown. */
 uint64_t cluster_node_rss(const struct cluster *c, uint32_t i);
 
-int cluster_status(struct cluster *c, uint32_t i, struct cluster_status *out,
-                   uint32_t timeout_ms);
+int cluster_status(struct cluster *c, uint32_t i, struct cluster_status *out, uint32_t timeout_ms);
 /* The slot of the leader that a majority of the running, unpaused nodes
  * follow in its term; waits up to timeout_ms. Negative error otherwise. */
 int cluster_wait_leader(struct cluster *c, uint32_t timeout_ms);
 /* Wait until the running, unpaused nodes in `mask` (bit per slot; 0 = all
  * running) report the same applied index and digest; *digest set. */
-int cluster_wait_converged(struct cluster *c, uint32_t mask, uint32_t timeout_ms,
-                           uint64_t *digest);
+int cluster_wait_converged(struct cluster *c, uint32_t mask, uint32_t timeout_ms, uint64_t *digest);
 
 /* A membership change through the leader (op: enum raft_conf_op), retried
  * on NOTLEADER until timeout_ms; addr may be NULL for a removal. */

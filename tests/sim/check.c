@@ -107,13 +107,22 @@ void chk_leader_complete(struct sim_world *w, struct sim_node *n)
 }
 
 /* A node's commit index advanced: the entries up to it are committed, with
- * the terms its log has for them. */
+ * the terms its log has for them. Only as far as this node's disk holds
+ * them, though: a commit nobody could have learned of yet is no commit. (A
+ * lone voter counts its own entry before its batch is synced; if it crashes
+ * first, the entry is gone, but it was never applied nor announced, since
+ * both wait for the sync.) The rest is looked at again after the sync. */
 void chk_commit(struct sim_world *w, struct sim_node *n)
 {
-    for (uint64_t i = n->commit_checked + 1; i <= n->commit; i++) {
+    uint64_t to = CAIRN_MIN(n->commit, disk_last(&n->disk));
+    for (uint64_t i = n->commit_checked + 1; i <= to; i++) {
         uint64_t t = raft_term_at(n->r, i);
         if (t == 0)
             continue; /* compacted: the snapshot checks cover it */
+        if (disk_term_at(&n->disk, i) != t) {
+            to = i - 1; /* the durable copy is still on its way */
+            break;
+        }
         struct sim_rec *rec = chk_rec(w, i);
         if (rec->term == 0) {
             rec->term = t;
@@ -125,8 +134,9 @@ void chk_commit(struct sim_world *w, struct sim_node *n)
             return;
         }
     }
-    n->commit_checked = n->commit;
-    raise_commit(w, n->commit);
+    if (to > n->commit_checked)
+        n->commit_checked = to;
+    raise_commit(w, n->commit_checked);
 }
 
 void chk_apply(struct sim_world *w, struct sim_node *n, uint64_t index, uint64_t term,

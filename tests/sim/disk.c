@@ -232,19 +232,29 @@ void pending_sync(struct sim_world *w, struct sim_node *n)
 }
 
 /* A crash with a batch written but not synced: with torn writes, a prefix
- * of its entries reached the disk (never a snapshot or the hard state, which
- * a log would write after them). Returns how many entries survived. */
+ * of it reached the disk, in the order a log writes it: the snapshot (raftio
+ * makes it durable before it resets the log), then entries, never the hard
+ * state, written last. Returns how many pieces (snapshot, entries) survived. */
 size_t pending_crash(struct sim_world *w, struct sim_node *n)
 {
     struct sim_pending *p = &n->pend;
     size_t kept = 0;
-    if (p->active && w->p.torn_writes && !p->has_snap && p->n_ents > 0 &&
-        prng_chance(&w->rng, 1, 2)) {
-        kept = (size_t)prng_range(&w->rng, 1, p->n_ents);
-        entries_free(p->ents + kept, p->n_ents - kept);
-        disk_write_entries(w, n, p->ents, kept);
+    if (!p->active || !w->p.torn_writes || (!p->has_snap && p->n_ents == 0) ||
+        !prng_chance(&w->rng, 1, 2)) {
+        pending_discard(p);
+        return 0;
+    }
+    if (p->has_snap) {
+        disk_install_snapshot(w, n, &p->snap);
+        p->has_snap = 0;
+        kept = 1;
+    }
+    size_t k = p->n_ents ? (size_t)prng_range(&w->rng, kept ? 0 : 1, p->n_ents) : 0;
+    if (k > 0 && !w->failed) {
+        entries_free(p->ents + k, p->n_ents - k);
+        disk_write_entries(w, n, p->ents, k);
         p->n_ents = 0;
     }
     pending_discard(p);
-    return kept;
+    return kept + k;
 }

@@ -3,9 +3,9 @@
  * seed's probability, picking one of: a symmetric partition, a one-way cut,
  * healing the network, crashing a node (it restarts after a drawn downtime),
  * crashing the leader, a membership change (add a learner, which starts a
- * spare or brings a removed node back; promote a learner; remove a voter or
- * learner, the leader included), a leadership transfer, or making a node
- * tick at half rate for a while.
+ * spare or brings a removed node back, or add a voter straight; promote a
+ * learner; remove a voter or learner, the leader included), a leadership transfer, or skewing a node's
+ * clock (slower or faster ticks) for a while.
  */
 #include "cairn_errors.h"
 #include "common/assert.h"
@@ -28,18 +28,24 @@ static void crash(struct sim_world *w, struct sim_node *n)
         sim_node_crash(w, n, prng_range(&w->rng, 1, w->p.crash_down_max));
 }
 
-static void slow(struct sim_world *w)
+/* A node's clock runs slow or fast for a while (its ticks, not the
+ * network's). */
+static void skew(struct sim_world *w)
 {
     struct sim_node *n = random_up(w);
     if (!n)
         return;
-    n->slow_until = w->tick + prng_range(&w->rng, 10, 200);
-    trace_ev(w, SIM_EV_SLOW, n->id, 0, 0, n->slow_until, 0, 0, 0);
+    n->skew_until = w->tick + prng_range(&w->rng, 10, 200);
+    n->skew_fast = prng_chance(&w->rng, 1, 2);
+    trace_ev(w, SIM_EV_SLOW, n->id, 0, (uint8_t)n->skew_fast, n->skew_until, 0, 0, 0);
 }
 
 static int accepted_rc(int rc) { return rc == 0 || rc == CAIRN_EBUSY || rc == CAIRN_NOTLEADER; }
 
-/* Pick a single-server change that keeps at least two voters. */
+/* Pick a single-server change: promote a learner; add a node from outside
+ * (as a learner mostly, straight as a voter sometimes; a spare starts empty,
+ * a removed node comes back with its old disk); or remove a voter or a
+ * learner, keeping two voters (one, now and then). */
 static int pick_change(struct sim_world *w, const struct raft_conf *conf,
                        struct raft_conf_change *cc)
 {
@@ -57,21 +63,20 @@ static int pick_change(struct sim_world *w, const struct raft_conf *conf,
             outside[n_out++] = w->nodes[i].id;
     }
     if (n_out > 0 && prng_chance(r, 1, 2)) {
-        cc->op = RAFT_CONF_ADD_LEARNER;
+        cc->op = prng_chance(r, 1, 5) ? RAFT_CONF_ADD_VOTER : RAFT_CONF_ADD_LEARNER;
         cc->node = outside[prng_below(r, n_out)];
         struct sim_node *n = sim_node(w, cc->node);
         if (n->state == SIM_NODE_OFF)
             sim_node_start(w, n);
         return 1;
     }
-    uint32_t removable = (conf->n_voters > 2 ? conf->n_voters : 0) + conf->n_learners;
-    if (removable == 0)
+    uint32_t min_voters = prng_chance(r, 1, 4) ? 1 : 2;
+    uint32_t voters = conf->n_voters > min_voters ? conf->n_voters : 0;
+    if (voters + conf->n_learners == 0)
         return 0;
-    uint32_t k = (uint32_t)prng_below(r, removable);
+    uint32_t k = (uint32_t)prng_below(r, voters + conf->n_learners);
     cc->op = RAFT_CONF_REMOVE;
-    cc->node = conf->n_voters > 2 && k < conf->n_voters
-                   ? conf->voters[k]
-                   : conf->learners[k - (conf->n_voters > 2 ? conf->n_voters : 0)];
+    cc->node = k < voters ? conf->voters[k] : conf->learners[k - voters];
     return 1;
 }
 
@@ -140,5 +145,5 @@ void nemesis_step(struct sim_world *w)
     else if (k < 88)
         w->p.transfers ? transfer(w) : net_heal(w);
     else
-        slow(w);
+        skew(w);
 }

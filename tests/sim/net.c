@@ -80,6 +80,10 @@ static void enqueue(struct sim_world *w, const struct raft_msg *m)
     struct sim_msg *s = &net->q[net->n++];
     msg_copy(&s->m, m);
     s->due = w->tick + prng_range(&w->rng, net->delay_min, net->delay_max);
+    /* Now and then a message is held up for long (a stalled connection, a
+     * router queue): it arrives stale, terms later. */
+    if (prng_chance(&w->rng, w->p.long_delay_permille, 1000))
+        s->due = w->tick + prng_range(&w->rng, net->delay_max, 10u * w->p.election_ticks);
     if (!w->p.reorder) {
         uint64_t *link = &net->link_due[m->from][m->to];
         s->due = CAIRN_MAX(s->due, *link);

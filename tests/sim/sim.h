@@ -75,8 +75,9 @@ struct sim_params {
     uint32_t dup_pct;   /* per message, percent */
     uint32_t delay_min; /* ticks */
     uint32_t delay_max;
-    int reorder; /* 0: FIFO per link (TCP-like); 1: any order */
-    int one_way; /* one-way cuts besides symmetric partitions */
+    int reorder;                  /* 0: FIFO per link (TCP-like); 1: any order */
+    int one_way;                  /* one-way cuts besides symmetric partitions */
+    uint32_t long_delay_permille; /* messages held up to 10 election timeouts */
     /* disk */
     uint32_t sync_ticks_max; /* a ready is durable 0..max ticks later */
     int torn_writes;         /* a crash may keep a prefix of unsynced writes */
@@ -188,7 +189,8 @@ struct sim_node {
     size_t n_reads, cap_reads;
     uint64_t restart_tick; /* UINT64_MAX: stays down */
     uint32_t incarnation;
-    uint64_t slow_until; /* ticks at half rate until then */
+    uint64_t skew_until; /* a skewed clock until then: */
+    int skew_fast;       /* 1: ticks 1.5x as fast, 0: half as fast */
     /* Last observed soft state (node_observe). */
     enum raft_role role;
     uint64_t term;

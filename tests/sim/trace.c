@@ -80,21 +80,44 @@ static const char *rc_name(uint64_t rc)
 
 /* The details of one event, by kind (what a..d mean is set where the event
  * is recorded). */
-static void ev_details(const struct sim_ev *e, char *s, size_t n)
+static void msg_details(const struct sim_ev *e, char *s, size_t n)
+{
+    snprintf(s, n, "%u->%u %s term=%llu idx=%llu logterm=%llu n=%llu commit=%llu", e->node, e->peer,
+             raft_msg_type_name(e->sub & 0x3f), (ull)e->a, (ull)e->b, (ull)(e->c >> 32),
+             (ull)(e->c & 0xffffffffu), (ull)e->d);
+    if (e->sub & 0x80)
+        snprintf(s + strlen(s), n - strlen(s), " reject");
+    if (e->sub & 0x40)
+        snprintf(s + strlen(s), n - strlen(s), " (partition/down)");
+}
+
+/* Events of the shell and of clients. */
+static void client_details(const struct sim_ev *e, char *s, size_t n)
 {
     switch (e->kind) {
-    case SIM_EV_SEND:
-    case SIM_EV_DELIVER:
-    case SIM_EV_DROP:
-    case SIM_EV_DUP:
-        snprintf(s, n, "%u->%u %s term=%llu idx=%llu logterm=%llu n=%llu commit=%llu", e->node,
-                 e->peer, raft_msg_type_name(e->sub & 0x3f), (ull)e->a, (ull)e->b,
-                 (ull)(e->c >> 32), (ull)(e->c & 0xffffffffu), (ull)e->d);
-        if (e->sub & 0x80)
-            snprintf(s + strlen(s), n - strlen(s), " reject");
-        if (e->sub & 0x40)
-            snprintf(s + strlen(s), n - strlen(s), " (partition/down)");
+    case SIM_EV_PROPOSE:
+        snprintf(s, n, "client %u at node %u %s key=%llu -> %s index=%llu", e->peer, e->node,
+                 op_name(e->sub), (ull)e->a, rc_name(e->b), (ull)e->c);
         break;
+    case SIM_EV_READ:
+        snprintf(s, n, "client %u at node %u GET key=%llu -> %s ctx=%#llx", e->peer, e->node,
+                 (ull)e->a, rc_name(e->b), (ull)e->c);
+        break;
+    case SIM_EV_PROBE:
+        snprintf(s, n, "liveness probe at node %u -> %s index=%llu", e->node, rc_name(e->b),
+                 (ull)e->c);
+        break;
+    default: /* SIM_EV_REPLY, SIM_EV_UNKNOWN */
+        snprintf(s, n, "client %u %s key=%llu arg=%#llx out=%#llx", e->peer, op_name(e->sub),
+                 (ull)e->a, (ull)e->b, (ull)e->c);
+        break;
+    }
+}
+
+/* Events of a node's shell: ready batches, syncs, roles, applies. */
+static void node_details(const struct sim_ev *e, char *s, size_t n)
+{
+    switch (e->kind) {
     case SIM_EV_READY:
         if (e->a)
             snprintf(s, n, "node %u entries %llu..%llu", e->node, (ull)(e->a >> 32),
@@ -102,28 +125,20 @@ static void ev_details(const struct sim_ev *e, char *s, size_t n)
         else
             snprintf(s, n, "node %u no entries", e->node);
         if (e->sub)
-            snprintf(s + strlen(s), n - strlen(s), ", hard state term=%llu commit=%llu",
-                     (ull)e->b, (ull)e->c);
+            snprintf(s + strlen(s), n - strlen(s), ", hard state term=%llu commit=%llu", (ull)e->b,
+                     (ull)e->c);
         snprintf(s + strlen(s), n - strlen(s), ", %llu msgs", (ull)e->d);
         break;
     case SIM_EV_SYNC:
         snprintf(s, n, "node %u durable: last=%llu term=%llu commit=%llu", e->node, (ull)e->a,
                  (ull)e->b, (ull)e->c);
         break;
-    case SIM_EV_PHASE:
-        snprintf(s, n, "faults end: network heals, crashed nodes restart; liveness check");
-        break;
     case SIM_EV_ROLE:
         snprintf(s, n, "node %u -> %s term=%llu leader=%llu commit=%llu", e->node,
                  raft_role_name((enum raft_role)e->sub), (ull)e->a, (ull)e->b, (ull)e->c);
         break;
-    case SIM_EV_APPLY:
-    case SIM_EV_INSTALL:
-    case SIM_EV_SNAPSHOT:
-        snprintf(s, n, "node %u index=%llu term=%llu", e->node, (ull)e->a, (ull)e->b);
-        break;
     case SIM_EV_CRASH:
-        snprintf(s, n, "node %u (unsynced ready lost=%llu, torn kept=%llu entries) down %llu ticks",
+        snprintf(s, n, "node %u (unsynced batch lost=%llu, torn: kept %llu pieces) down %llu ticks",
                  e->node, (ull)e->a, (ull)e->b, (ull)e->c);
         break;
     case SIM_EV_RESTART:
@@ -131,6 +146,16 @@ static void ev_details(const struct sim_ev *e, char *s, size_t n)
         snprintf(s, n, "node %u term=%llu commit=%llu snap=%llu last=%llu", e->node, (ull)e->a,
                  (ull)e->b, (ull)e->c, (ull)e->d);
         break;
+    default: /* SIM_EV_APPLY, SIM_EV_INSTALL, SIM_EV_SNAPSHOT */
+        snprintf(s, n, "node %u index=%llu term=%llu", e->node, (ull)e->a, (ull)e->b);
+        break;
+    }
+}
+
+/* Events of the nemesis and of the run's phases. */
+static void fault_details(const struct sim_ev *e, char *s, size_t n)
+{
+    switch (e->kind) {
     case SIM_EV_PARTITION:
         snprintf(s, n, "groups by mask %#llx | %#llx", (ull)e->a, (ull)e->b);
         break;
@@ -148,32 +173,54 @@ static void ev_details(const struct sim_ev *e, char *s, size_t n)
         snprintf(s, n, "self-test corruption: node %u index %llu term %llu", e->node, (ull)e->a,
                  (ull)e->b);
         break;
-    case SIM_EV_PROPOSE:
-        snprintf(s, n, "client %u at node %u %s key=%llu -> %s index=%llu", e->peer, e->node,
-                 op_name(e->sub), (ull)e->a, rc_name(e->b), (ull)e->c);
-        break;
-    case SIM_EV_READ:
-        snprintf(s, n, "client %u at node %u GET key=%llu -> %s ctx=%#llx", e->peer, e->node,
-                 (ull)e->a, rc_name(e->b), (ull)e->c);
-        break;
-    case SIM_EV_PROBE:
-        snprintf(s, n, "liveness probe at node %u -> %s index=%llu", e->node, rc_name(e->b),
-                 (ull)e->c);
-        break;
-    case SIM_EV_REPLY:
-    case SIM_EV_UNKNOWN:
-        snprintf(s, n, "client %u %s key=%llu arg=%#llx out=%#llx", e->peer, op_name(e->sub),
-                 (ull)e->a, (ull)e->b, (ull)e->c);
-        break;
     case SIM_EV_SLOW:
-        snprintf(s, n, "node %u ticks at half rate until %llu", e->node, (ull)e->a);
+        snprintf(s, n, "node %u clock runs %s until %llu", e->node, e->sub ? "fast" : "slow",
+                 (ull)e->a);
         break;
     case SIM_EV_UNREACH:
         snprintf(s, n, "node %u reports %u unreachable", e->node, e->peer);
         break;
+    case SIM_EV_PHASE:
+        snprintf(s, n, "faults end: network heals, crashed nodes restart; liveness check");
+        break;
+    case SIM_EV_HEAL:
+        snprintf(s, n, "every link works again");
+        break;
+    default: /* SIM_EV_STOP */
+        snprintf(s, n, "node %u stopped for good: no longer a member", e->node);
+        break;
+    }
+}
+
+static void ev_details(const struct sim_ev *e, char *s, size_t n)
+{
+    switch (e->kind) {
+    case SIM_EV_SEND:
+    case SIM_EV_DELIVER:
+    case SIM_EV_DROP:
+    case SIM_EV_DUP:
+        msg_details(e, s, n);
+        break;
+    case SIM_EV_PROPOSE:
+    case SIM_EV_READ:
+    case SIM_EV_PROBE:
+    case SIM_EV_REPLY:
+    case SIM_EV_UNKNOWN:
+        client_details(e, s, n);
+        break;
+    case SIM_EV_READY:
+    case SIM_EV_SYNC:
+    case SIM_EV_ROLE:
+    case SIM_EV_CRASH:
+    case SIM_EV_RESTART:
+    case SIM_EV_START:
+    case SIM_EV_APPLY:
+    case SIM_EV_INSTALL:
+    case SIM_EV_SNAPSHOT:
+        node_details(e, s, n);
+        break;
     default:
-        snprintf(s, n, "node %u %llu %llu %llu %llu", e->node, (ull)e->a, (ull)e->b, (ull)e->c,
-                 (ull)e->d);
+        fault_details(e, s, n);
         break;
     }
 }
@@ -233,15 +280,18 @@ void sim_fail(struct sim_world *w, const char *inv, const char *fmt, ...)
 void sim_print_params(FILE *f, const struct sim_world *w)
 {
     const struct sim_params *p = &w->p;
-    fprintf(f, "seed %llu: voters=%u spares=%u election=%u heartbeat=%u prevote=%d "
+    fprintf(f,
+            "seed %llu: voters=%u spares=%u election=%u heartbeat=%u prevote=%d "
             "checkquorum=%d batch=%u/%uB inflight=%u drop=%u%% dup=%u%% delay=%u..%u "
-            "reorder=%d oneway=%d sync<=%u torn=%d snap_every=%u fault_ticks=%u "
+            "reorder=%d oneway=%d longdelay=%u/1000 sync<=%u torn=%d snap_every=%u "
+            "fault_ticks=%u "
             "faults=%u/1000 down<=%u conf=%d transfer=%d clients=%u\n",
             (ull)w->seed, p->n_voters, p->n_spares, p->election_ticks, p->heartbeat_ticks,
             p->pre_vote, p->check_quorum, p->max_entries_per_msg, p->max_bytes_per_msg,
             p->max_inflight_msgs, p->drop_pct, p->dup_pct, p->delay_min, p->delay_max, p->reorder,
-            p->one_way, p->sync_ticks_max, p->torn_writes, p->snapshot_every, p->fault_ticks,
-            p->fault_permille, p->crash_down_max, p->conf_changes, p->transfers, p->n_clients);
+            p->one_way, p->long_delay_permille, p->sync_ticks_max, p->torn_writes,
+            p->snapshot_every, p->fault_ticks, p->fault_permille, p->crash_down_max,
+            p->conf_changes, p->transfers, p->n_clients);
 }
 
 /* The failure report: what broke, where, the events leading to it, and the

@@ -4,8 +4,9 @@
  * healing and the liveness check, then the history check).
  *
  * One tick: the nemesis may act; crashed nodes due back restart; every live
- * node ticks (a slow node every other tick); due messages are delivered (a
- * receiver sometimes runs its I/O at once, so batching varies); clients and
+ * node ticks (a skewed clock ticks half or 1.5 times as often); due messages
+ * are delivered (a receiver sometimes runs its I/O at once, so batching
+ * varies); clients and
  * background load propose; every live node runs its I/O: sync a written
  * ready once its sync time has come (persist, then send, then apply, then
  * advance, as raft.h orders it), take the next ready. Checkers run inside
@@ -117,6 +118,7 @@ static void draw_params(struct sim_world *w)
     p->delay_max = p->delay_min + (uint32_t)prng_range(r, 0, p->election_ticks / 3);
     p->reorder = prng_chance(r, 1, 2);
     p->one_way = prng_chance(r, 1, 2);
+    p->long_delay_permille = prng_chance(r, 1, 2) ? 0 : (uint32_t)prng_range(r, 1, 20);
     p->sync_ticks_max = (uint32_t)prng_range(r, 0, 2);
     p->torn_writes = prng_chance(r, 1, 3);
     p->snapshot_every = prng_chance(r, 1, 8) ? 0 : (uint32_t)prng_range(r, 3, 40);
@@ -172,12 +174,9 @@ static void world_free(struct sim_world *w)
     free(w->hist);
 }
 
-/* Boot a node from what its disk holds: a spare's first start (the group's
- * initial configuration at index 0) or a restart after a crash. */
-void sim_node_start(struct sim_world *w, struct sim_node *n)
+/* The core of a node (re)starting from its disk; NULL if it refuses. */
+static struct raft *node_core_new(struct sim_world *w, struct sim_node *n)
 {
-    CAIRN_ASSERT(n->state != SIM_NODE_UP);
-    int fresh = n->state == SIM_NODE_OFF;
     struct sim_disk *d = &n->disk;
     struct raft_config cfg = {
         .id = n->id,
@@ -205,8 +204,19 @@ void sim_node_start(struct sim_world *w, struct sim_node *n)
         .snapshot_data = d->snap.data,
         .snapshot_len = d->snap.len,
     };
-    n->r = raft_new(&cfg, &rs);
+    struct raft *r = raft_new(&cfg, &rs);
     free(ents);
+    return r;
+}
+
+/* Boot a node from what its disk holds: a spare's first start (the group's
+ * initial configuration at index 0) or a restart after a crash. */
+void sim_node_start(struct sim_world *w, struct sim_node *n)
+{
+    CAIRN_ASSERT(n->state != SIM_NODE_UP);
+    int fresh = n->state == SIM_NODE_OFF;
+    struct sim_disk *d = &n->disk;
+    n->r = node_core_new(w, n);
     if (!n->r) {
         /* The node cannot come back: its disk holds a state the core refuses.
          * It stays down; the run ends at this step. */
@@ -229,7 +239,7 @@ void sim_node_start(struct sim_world *w, struct sim_node *n)
     n->incarnation++;
     n->state = SIM_NODE_UP;
     n->restart_tick = 0;
-    n->slow_until = 0;
+    n->skew_until = 0;
     n->n_reads = 0;
     n->role = RAFT_FOLLOWER;
     n->term = d->hs.term;
@@ -238,6 +248,8 @@ void sim_node_start(struct sim_world *w, struct sim_node *n)
     n->commit_checked = d->snap.index;
     trace_ev(w, fresh ? SIM_EV_START : SIM_EV_RESTART, n->id, 0, 0, d->hs.term, d->hs.commit,
              d->snap.index, disk_last(d));
+    if (d->snap.index > 0)
+        chk_snapshot(w, n, d->snap.index, d->snap.term, n->kv.digest);
     sim_node_observe(w, n);
 }
 
@@ -527,8 +539,7 @@ static void node_take_ready(struct sim_world *w, struct sim_node *n)
     uint64_t first = rd.n_entries ? rd.entries[0].index : 0;
     uint64_t last = rd.n_entries ? rd.entries[rd.n_entries - 1].index : 0;
     trace_ev(w, SIM_EV_READY, n->id, 0, (uint8_t)rd.has_hard_state,
-             first << 32 | (last & 0xffffffffu),
-             rd.has_hard_state ? rd.hard_state.term : 0,
+             first << 32 | (last & 0xffffffffu), rd.has_hard_state ? rd.hard_state.term : 0,
              rd.has_hard_state ? rd.hard_state.commit : 0, rd.n_msgs);
 }
 
@@ -584,10 +595,13 @@ static void sim_tick(struct sim_world *w)
         struct sim_node *n = &w->nodes[i];
         if (n->state != SIM_NODE_UP)
             continue;
-        if (n->slow_until > w->tick && prng_chance(&w->rng, 1, 2))
-            continue;
-        raft_tick(n->r);
-        sim_node_observe(w, n);
+        int ticks = 1;
+        if (n->skew_until > w->tick && prng_chance(&w->rng, 1, 2))
+            ticks = n->skew_fast ? 2 : 0;
+        for (int k = 0; k < ticks && !w->failed; k++) {
+            raft_tick(n->r);
+            sim_node_observe(w, n);
+        }
     }
     if (!w->failed)
         net_deliver_due(w);
@@ -604,8 +618,23 @@ static void sim_tick(struct sim_world *w)
     }
 }
 
+/* Does any live member of conf (as the most advanced node knows it) still
+ * count node x as a member? Then x may still be needed for a quorum. */
+static int still_needed(struct sim_world *w, const struct raft_conf *conf, uint64_t x)
+{
+    for (uint32_t i = 0; i < w->n_nodes; i++) {
+        struct sim_node *m = &w->nodes[i];
+        int voter;
+        if (m->state == SIM_NODE_UP && sim_conf_has(conf, m->id, &voter) &&
+            sim_conf_has(&m->kv.conf, x, &voter))
+            return 1;
+    }
+    return 0;
+}
+
 /* After the faults: an operator stops the nodes that the committed
- * membership no longer has (as the most advanced state machine knows it). */
+ * membership (as the most advanced state machine knows it) no longer has,
+ * once no live member still counts them in (it would need their votes). */
 static void stop_removed(struct sim_world *w)
 {
     struct sim_node *best = NULL;
@@ -616,10 +645,12 @@ static void stop_removed(struct sim_world *w)
     }
     if (!best)
         return;
+    struct raft_conf conf = best->kv.conf;
     for (uint32_t i = 0; i < w->n_nodes; i++) {
         struct sim_node *n = &w->nodes[i];
         int voter;
-        if (n->state == SIM_NODE_UP && !sim_conf_has(&best->kv.conf, n->id, &voter))
+        if (n->state == SIM_NODE_UP && !sim_conf_has(&conf, n->id, &voter) &&
+            !still_needed(w, &conf, n->id))
             sim_node_crash(w, n, UINT64_MAX);
     }
 }
@@ -725,16 +756,22 @@ static void liveness_phase(struct sim_world *w)
     w->net.dup_pct = 0;
     w->net.delay_min = 1;
     w->net.delay_max = 2;
+    w->p.long_delay_permille = 0;
     w->p.sync_ticks_max = CAIRN_MIN(w->p.sync_ticks_max, 1u);
-    if (w->o.corrupt == SIM_CORRUPT_NO_PROGRESS) {
-        w->corrupted = 1;
-        net_isolate_all(w);
-    }
     for (uint32_t i = 0; i < w->n_nodes; i++) {
         struct sim_node *n = &w->nodes[i];
-        n->slow_until = 0;
+        n->skew_until = 0;
         if (n->state == SIM_NODE_DOWN)
             sim_node_start(w, n);
+    }
+    if (w->o.corrupt == SIM_CORRUPT_NO_PROGRESS) {
+        /* Self-test: the network never heals, and every node stops (a lone
+         * voter needs no network to commit). */
+        w->corrupted = 1;
+        net_isolate_all(w);
+        for (uint32_t i = 0; i < w->n_nodes; i++)
+            if (w->nodes[i].state == SIM_NODE_UP)
+                sim_node_crash(w, &w->nodes[i], UINT64_MAX);
     }
     uint64_t budget = 50u * w->p.election_ticks + 100u + ticks_for_entries(w, backlog(w));
     uint64_t start = w->tick, catchup_deadline = 0;

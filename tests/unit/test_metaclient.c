@@ -228,8 +228,8 @@ static void fake_cmd(struct rpc_server *s, struct rpc_req *req, const struct rpc
         f->now_ns += CAIRN_NS_PER_MS;
         wire_store_u64(cmd + 2, f->now_ns); /* the leader stamps now_ns */
         if (f->n_seen < SEEN_MAX)
-            f->seen[f->n_seen++] = (struct seen){wire_load_u64(cmd + 10),
-                                                 wire_load_u64(cmd + 18), wire_load_u16(cmd)};
+            f->seen[f->n_seen++] =
+                (struct seen){wire_load_u64(cmd + 10), wire_load_u64(cmd + 18), wire_load_u16(cmd)};
         uint64_t index = ++f->index;
         meta_apply(f->m, index, cmd, b.len, &reply);
         free(cmd);
@@ -451,7 +451,7 @@ TEST_T(in_doubt_after_expiry_is_unknown, 30)
     struct metaclient_result res;
     CHECK_EQ(h_create(&h, "b", &res), CAIRN_SESSION);
     CHECK_EQ(res.outcome, METACLIENT_UNKNOWN);
-    CHECK_OK(h_exists(&h, "b")); /* it was applied, once */
+    CHECK_OK(h_exists(&h, "b"));       /* it was applied, once */
     CHECK_OK(h_create(&h, "c", NULL)); /* the client goes on in a new session */
     h_free(&h);
 }
@@ -499,7 +499,7 @@ TEST_T(sessions_carry_one_mutation_each, 30)
     struct cairn_buf cmd;
     buf_init(&cmd, 0);
     for (int i = 0; i < 40; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "f%d", i);
         struct meta_hdr hd = {0};
         buf_reset(&cmd);

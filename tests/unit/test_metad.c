@@ -43,8 +43,8 @@ TEST(config_file_then_flags)
     write_file(path, CONF);
     struct metad_config c;
     metad_config_defaults(&c);
-    char *argv[] = {"--tick-ms", "20", "--config", path, "--snapshot_every=7", "--join=false",
-                    "--election-ticks", "30"};
+    char *argv[] = {"--tick-ms",          "20",           "--config",         path,
+                    "--snapshot_every=7", "--join=false", "--election-ticks", "30"};
     CHECK_OK(metad_config_args(&c, 8, argv, err, sizeof err));
     CHECK_OK(metad_config_check(&c, err, sizeof err));
     CHECK_EQ_U64(c.id, 2);
@@ -236,9 +236,9 @@ TEST(snapshot_body)
     buf_init(&b, 0);
     CHECK_OK(metad_snap_encode_head(&b, &m));
     CHECK_OK(buf_append(&b, "META", 4));
-    const uint8_t want[] = {0x43, 0x4d, 0x53, 0x4e, 1, 0, 0, 0, 2, 0, 0, 0,
-                            1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 'a', ':', '1',
-                            2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 'b', ':', '2', 'M', 'E', 'T', 'A'};
+    const uint8_t want[] = {0x43, 0x4d, 0x53, 0x4e, 1, 0, 0, 0,   2,   0,   0,   0,   1,   0,
+                            0,    0,    0,    0,    0, 0, 3, 0,   'a', ':', '1', 2,   0,   0,
+                            0,    0,    0,    0,    0, 3, 0, 'b', ':', '2', 'M', 'E', 'T', 'A'};
     CHECK_EQ(b.len, sizeof want);
     CHECK_MEM_EQ(b.data, want, sizeof want);
     const uint8_t *meta;
@@ -259,8 +259,8 @@ TEST(snapshot_body)
     CHECK_EQ(metad_snap_decode(b.data, b.len, &d, &meta, &meta_len), CAIRN_BADMSG);
     b.data[12] = 1;
     for (size_t k = 0; k < 38; k++)
-        CHECKF(metad_snap_decode(b.data, k, &d, &meta, &meta_len) == CAIRN_TRUNCATED,
-               "prefix %zu", k);
+        CHECKF(metad_snap_decode(b.data, k, &d, &meta, &meta_len) == CAIRN_TRUNCATED, "prefix %zu",
+               k);
     buf_free(&b);
 }
 
@@ -271,8 +271,13 @@ TEST(transport_hello_name)
     CHECK_OK(transport_parse_name("meta-12@127.0.0.1:7001", &id, addr, sizeof addr));
     CHECK_EQ_U64(id, 12);
     CHECK_STR_EQ(addr, "127.0.0.1:7001");
-    const char *bad[] = {"meta-@a:1", "meta-0@a:1", "meta-12", "meta-12@", "cairn-admin",
-                         "meta-1x@a:1", "meta-99999999999999999999@a:1"};
+    const char *bad[] = {"meta-@a:1",
+                         "meta-0@a:1",
+                         "meta-12",
+                         "meta-12@",
+                         "cairn-admin",
+                         "meta-1x@a:1",
+                         "meta-99999999999999999999@a:1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECKF(transport_parse_name(bad[i], &id, addr, sizeof addr) == CAIRN_EINVAL,
                "\"%s\" accepted", bad[i]);

@@ -433,8 +433,7 @@ static uint64_t pipe_creates(struct tclient *t, int n_workers, int per_worker,
     for (int i = 0; i < n_workers; i++)
         pipe_send(&r.w[i]);
     uint64_t end = time_mono_ms() + WAIT_MS;
-    while (r.completed + r.failed < n_workers * per_worker && r.failed == 0 &&
-           time_mono_ms() < end)
+    while (r.completed + r.failed < n_workers * per_worker && r.failed == 0 && time_mono_ms() < end)
         uv_run(&t->loop, UV_RUN_ONCE);
     CHECK_EQ(r.failed, 0);
     CHECK_EQ(r.completed, n_workers * per_worker);
@@ -660,4 +659,71 @@ TEST(wrong_cluster_refused)
     CHECK_OK(metad_config_set(&c.nodes[0].cfg, "cluster", "another", err, sizeof err));
     struct metad *d;
     CHECK_EQ(metad_new(&c.nodes[0].cfg, &d), CAIRN_WRONGCLUSTER);
+}
+
+/* A member added at run time stays a member across a restart of every
+ * node (the configuration comes back from the log and the saved commit),
+ * and the joined node restarts from its own data directory. */
+TEST_T(membership_survives_restart, 150)
+{
+    struct tcluster c;
+    cl_init(&c, 3, 4, 100000);
+    for (int i = 0; i < 4; i++)
+        node_start(&c, i);
+    wait_leader(&c);
+    struct tclient t;
+    tc_open(&t, &c);
+    CHECK_OK(member_op(&t, RAFT_CONF_ADD_VOTER, 4, c.addrs[3]));
+    t.session = tc_session_open(&t);
+    CHECK_OK(tc_create(&t, "x", NULL));
+    tc_close(&t);
+    cl_stop(&c);
+    for (int i = 0; i < 4; i++)
+        node_start(&c, i);
+    wait_leader(&c);
+    tc_open(&t, &c);
+    t.session = tc_session_open(&t);
+    uint64_t idx;
+    struct cairn_buf cmd, body;
+    buf_init(&cmd, 0);
+    buf_init(&body, 0);
+    struct meta_hdr h = {.session = t.session, .seq = ++t.seq};
+    CHECK_OK(meta_cmd_create(&cmd, &h, META_ROOT_INO, "y", 0644, 1));
+    CHECK_OK(tc_cmd(&t, &cmd, &body, &idx));
+    wait_converged(&t, idx);
+    for (int i = 0; i < 4; i++) {
+        struct wire_meta_status s;
+        tc_status(&t, i, &s, &body);
+        CHECK_EQ(s.n_members, 4);
+        for (uint32_t k = 0; k < s.n_members; k++)
+            CHECK_EQ(s.members[k].voter, 1);
+    }
+    /* Node 4 and another follower stopped: a 3-voter group would still
+     * commit with the two left, a 4-voter group must not. */
+    int l = wait_leader(&c);
+    int other = l == 0 ? 1 : 0;
+    node_stop(&c, l == 3 ? 2 : 3);
+    node_stop(&c, other);
+    h.seq = ++t.seq;
+    buf_reset(&cmd);
+    CHECK_OK(meta_cmd_create(&cmd, &h, META_ROOT_INO, "z", 0644, 1));
+    struct cairn_buf req, out;
+    buf_init(&req, 0);
+    buf_init(&out, 0);
+    CHECK_OK(wire_meta_bytes_encode(&req, cmd.data, cmd.len));
+    const char *laddr[1] = {c.addrs[l]};
+    struct rpc_client *lc;
+    struct rpc_client_cfg ccfg = {.name = "to-leader", .seed = test_seed()};
+    CHECK_OK(rpc_client_new(&t.loop, laddr, 1, &t.secret, &ccfg, &lc));
+    uint16_t rtype;
+    int rc = rpc_call_sync(lc, WIRE_META_CMD, req.data, req.len, 1500, &rtype, &out);
+    CHECKF(rc == CAIRN_ETIMEDOUT || rc == CAIRN_NOTLEADER,
+           "a create with 2 of 4 voters alive returned %s", cairn_err_name(rc));
+    rpc_client_close(lc);
+    buf_free(&req);
+    buf_free(&out);
+    buf_free(&cmd);
+    buf_free(&body);
+    tc_close(&t);
+    cl_stop(&c);
 }

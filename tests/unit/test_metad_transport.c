@@ -148,10 +148,17 @@ TEST_T(messages_and_big_snapshot, 120)
 
     /* A plain message; b learns a's address from the HELLO name. */
     uint8_t payload[3] = {7, 8, 9};
-    struct raft_entry e = {.term = 3, .index = 5, .type = RAFT_ENTRY_NORMAL, .len = 3,
-                           .data = payload};
-    struct raft_msg m = {.type = RAFT_MSG_APP, .from = 1, .to = 2, .term = 3, .log_term = 2,
-                         .index = 4, .commit = 4, .n_entries = 1, .entries = &e};
+    struct raft_entry e = {
+        .term = 3, .index = 5, .type = RAFT_ENTRY_NORMAL, .len = 3, .data = payload};
+    struct raft_msg m = {.type = RAFT_MSG_APP,
+                         .from = 1,
+                         .to = 2,
+                         .term = 3,
+                         .log_term = 2,
+                         .index = 4,
+                         .commit = 4,
+                         .n_entries = 1,
+                         .entries = &e};
     transport_send(a.tr, &m);
     CHECK(run_until(&loop, &b.n_msgs, 1));
     CHECK_EQ(b.last.type, RAFT_MSG_APP);

@@ -79,15 +79,27 @@ static void check_hex_decode(const char *hex, decode_fn dec, int code)
     free(p);
 }
 
-static int dec_bytes(const uint8_t *p, size_t n, void *o) { return wire_meta_bytes_decode(p, n, o); }
+static int dec_bytes(const uint8_t *p, size_t n, void *o)
+{
+    return wire_meta_bytes_decode(p, n, o);
+}
 static int dec_cmd_reply(const uint8_t *p, size_t n, void *o)
 {
     return wire_meta_cmd_reply_decode(p, n, o);
 }
-static int dec_status(const uint8_t *p, size_t n, void *o) { return wire_meta_status_decode(p, n, o); }
-static int dec_member(const uint8_t *p, size_t n, void *o) { return wire_meta_member_decode(p, n, o); }
+static int dec_status(const uint8_t *p, size_t n, void *o)
+{
+    return wire_meta_status_decode(p, n, o);
+}
+static int dec_member(const uint8_t *p, size_t n, void *o)
+{
+    return wire_meta_member_decode(p, n, o);
+}
 static int dec_u64(const uint8_t *p, size_t n, void *o) { return wire_meta_u64_decode(p, n, o); }
-static int dec_chunk(const uint8_t *p, size_t n, void *o) { return wire_snap_chunk_decode(p, n, o); }
+static int dec_chunk(const uint8_t *p, size_t n, void *o)
+{
+    return wire_snap_chunk_decode(p, n, o);
+}
 
 #define WB(s) ((struct wire_bytes){(const uint8_t *)(s), (uint32_t)strlen(s)})
 
@@ -332,9 +344,10 @@ TEST(random_round_trips)
         for (uint32_t i = 0; i < s.n_members; i++) {
             size_t len = prng_below(r, CAIRN_MEMBER_ADDR_MAX + 1);
             prng_fill(r, addrs[i], len);
-            s.members[i] = (struct wire_meta_member){
-                prng_range(r, 1, UINT64_MAX), (uint8_t)prng_below(r, 2),
-                {len ? (const uint8_t *)addrs[i] : NULL, (uint32_t)len}};
+            s.members[i] =
+                (struct wire_meta_member){prng_range(r, 1, UINT64_MAX),
+                                          (uint8_t)prng_below(r, 2),
+                                          {len ? (const uint8_t *)addrs[i] : NULL, (uint32_t)len}};
         }
         buf_reset(&b);
         buf_reset(&b2);
