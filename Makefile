@@ -114,7 +114,7 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 # --- fuzz targets (clang + libFuzzer; built from sources, not the libs) ---
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(wildcard src/common/*.c src/wire/*.c src/raft/*.c src/meta/*.c)
+FUZZ_LIB_SRCS := $(wildcard src/common/*.c src/wire/*.c src/raft/*.c src/meta/*.c src/chunk/format.c)
 FUZZ_CFLAGS := -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                -Iinclude -Isrc -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter
 FUZZ_TIME ?= 60

@@ -1,63 +1,60 @@
 /*
- * chunk.h: chunk storage on a chunk server's disk, the library under `cairn
- * chunk`.
+ * chunk.h: chunk storage on a chunk server's disk, the library under `cairn chunk`.
  *
- * One file per chunk version in <dir>/chunks/<hh>/ (format:
- * docs/chunk-format.md, format.h), with a CRC32C per 64 KiB block kept in a
- * table inside the file. The write path is the replica's half of DESIGN.md §6's
- * two-phase commit:
+ * One file per chunk version in <dir>/chunks/<hh>/ (format: docs/chunk-format.md,
+ * format.h), with a CRC32C per 64 KiB block kept in a table inside the file. The write
+ * path is the replica's half of DESIGN.md §6's two-phase commit:
  *
- *   chunk_stage(id, v, base)   a new staged version v beside the committed one,
- * empty or a clone of the committed version `base` (for partial overwrites)
- *   chunk_write(id, v, ...)    write ranges of the staged version (CRCs kept up
- * to date) chunk_flush(id, v)         fdatasync: after it returns 0 the staged
- * bytes survive a crash chunk_commit(id, v)        v becomes the committed
- * version (atomically: rename + directory fsync); the older committed version
- * is deleted after chunk_abort(id, v)         the staged version is deleted
+ *   chunk_stage(id, v, base)  a new staged version v beside the committed one, empty or a
+ *                             clone of the committed version `base` (partial overwrites)
+ *   chunk_write(id, v, ...)   write ranges of the staged version (CRCs kept up to date)
+ *   chunk_flush(id, v)        header + fdatasync: after it returns 0, the staged bytes and
+ *                             length survive a crash
+ *   chunk_commit(id, v)       v becomes the committed version (atomically: rename and
+ *                             directory fsync); the older committed version is deleted after
+ *   chunk_abort(id, v)        the staged version is deleted
  *
- * Reads (chunk_read) verify the CRC of every block they touch and never return
- * bytes that do not match: they fail with CAIRN_CORRUPT and name the block. The
- * scrubber (chunk_scrub_step) verifies every committed version a budget of
- * bytes at a time. chunk_store_open() rebuilds the in-memory index from the
- * directory after a restart or a crash.
+ * Reads (chunk_read) verify the CRC of every block they touch and never return bytes that
+ * do not match: they fail with CAIRN_CORRUPT and name the block. The scrubber
+ * (chunk_scrub_step) verifies every committed version a budget of bytes at a time.
+ * chunk_store_open() rebuilds the in-memory index from the directory after a restart or a
+ * crash; a staged version comes back as of its last flush (blocks written after that flush
+ * read either as some later write left them or as CAIRN_CORRUPT, never as a mixture: such
+ * a version was never acknowledged whole, and the metadata group aborts it).
  *
- * Versions are >= 1 (0 means "none" in this interface). A chunk has at most one
- * committed version and up to CAIRN_CHUNK_STAGED_MAX staged ones, each newer
- * than the committed one when it was staged. Committed files are immutable:
- * only staged versions are written.
+ * Versions are >= 1 (0 means "none" in this interface). A chunk has at most one committed
+ * version and up to CAIRN_CHUNK_STAGED_MAX staged ones, each newer than the committed one
+ * when it was staged. Committed files are immutable: only staged versions are written.
  *
- * Memory: the store owns its index; chunk_list() returns an array the caller
- * frees with free(). No call keeps a pointer to a caller's buffer after it
- * returns.
+ * Memory: the store owns its index; chunk_list() returns an array the caller frees with
+ * free(). No call keeps a pointer to a caller's buffer after it returns.
  *
- * Threads: every function may be called from any thread (the daemon runs them
- * on libuv's thread pool), concurrently, except chunk_store_close() (no call
- * may be running or follow). An internal mutex protects the index and is never
- * held across file I/O. Operations that change a chunk (stage, write, flush,
- * commit, abort, delete) and reads of staged versions are serialized per chunk
- * id (a busy flag in the index entry; a second caller waits), so they run in
- * parallel for different chunks. Reads of committed versions and the scrubber
- * take no per-chunk lock: a committed file is never modified, so they open it
- * and read it while a commit or delete may replace or unlink its name (an open
- * file stays readable); a read that loses that race to the unlink fails with
- * CAIRN_STALEVERSION. chunk_scrub_step() calls are serialized among themselves
- * (one cursor).
+ * Threads: every function may be called from any thread (the daemon runs them on libuv's
+ * thread pool), concurrently, except chunk_store_close() (no call may be running or
+ * follow). An internal mutex protects the index and is never held across file I/O.
+ * Operations that change a chunk (stage, write, flush, commit, abort, delete) and reads of
+ * staged versions are serialized per chunk id (a busy flag in the index entry; a second
+ * caller waits), so they run in parallel for different chunks. Reads of committed versions
+ * and the scrubber take no per-chunk lock: a committed file is never modified, so they open
+ * and read it while a commit or delete may replace or unlink its name (an open file stays
+ * readable); a read that loses that race to the unlink fails with CAIRN_STALEVERSION.
+ * chunk_scrub_step() calls are serialized among themselves (one cursor).
  *
  * Errors (negative cairn_err):
- *   CAIRN_STALEVERSION  the server does not hold that version (in the state
- * asked for) CAIRN_CORRUPT       a block or the header failed its CRC
- * (chunk_read says which block) CAIRN_ENOSPC        the disk is full; the
- * staged version concerned has been removed, the committed version is untouched
- *   CAIRN_EIO, ...      other file system errors, as their errno; a failed
- * write, flush or commit removes the staged version (its bytes are unknown:
- * after a failed fdatasync Linux may have dropped the dirty pages), so a retry
- * of the operation gets CAIRN_STALEVERSION and the writer starts over
- *   CAIRN_EFBIG         a write past CAIRN_CHUNK_SIZE
+ *   CAIRN_STALEVERSION  the server does not hold that version (in the state asked for)
+ *   CAIRN_CORRUPT       a block or the header failed its CRC (chunk_read says which block)
+ *   CAIRN_ENOSPC        the disk is full; the staged version concerned has been removed,
+ *                       the committed version is untouched
+ *   CAIRN_EIO, ...      other file system errors, as their errno; a failed write, flush or
+ *                       commit removes the staged version (its bytes are unknown: after a
+ *                       failed fdatasync Linux may have dropped the dirty pages), so a retry
+ *                       gets CAIRN_STALEVERSION and the writer starts over
+ *   CAIRN_EFBIG         a write past CAIRN_CHUNK_SIZE (the staged version stays usable)
  *   CAIRN_EEXIST        chunk_stage of a version already held
- *   CAIRN_LIMIT         CAIRN_CHUNK_STAGED_MAX staged versions of one chunk
- * exist already CAIRN_CONFLICT      chunk_abort of the committed version (a
- * protocol error upstream; nothing is deleted) CAIRN_EINVAL        version 0 or
- * bad arguments
+ *   CAIRN_LIMIT         CAIRN_CHUNK_STAGED_MAX staged versions of one chunk exist already
+ *   CAIRN_CONFLICT      chunk_abort of the committed version (a protocol error upstream;
+ *                       nothing is deleted)
+ *   CAIRN_EINVAL        version 0 or bad arguments
  */
 #ifndef CAIRN_CHUNK_CHUNK_H
 #define CAIRN_CHUNK_CHUNK_H
@@ -67,8 +64,7 @@
 
 #include "raftio/fs.h"
 
-/* --- the file seam
- * ----------------------------------------------------------------------- */
+/* --- the file seam ---------------------------------------------------------------------------- */
 
 /* Space of the file system holding the data directory. */
 struct chunk_space {
@@ -97,9 +93,7 @@ struct chunk_fs {
  * FICLONE/copy_file_range(2). A static object; never freed. */
 struct chunk_fs *chunk_fs_posix(void);
 
-/* --- the store
- * ---------------------------------------------------------------------------
- */
+/* --- the store -------------------------------------------------------------------------------- */
 
 struct chunk_store;
 
@@ -128,8 +122,7 @@ int chunk_store_open(const struct chunk_store_options *o, struct chunk_store **o
 /* Frees the store (files stay as they are). NULL is ignored. */
 void chunk_store_close(struct chunk_store *s);
 
-/* --- the write path (DESIGN.md §6)
- * ------------------------------------------------------- */
+/* --- the write path (DESIGN.md §6) ------------------------------------------------------------ */
 
 /* Creates staged version `version` of chunk id. base_version 0: an empty chunk
  * (length 0, holes read as zeros). Otherwise it must be the committed version,
@@ -149,8 +142,9 @@ int chunk_stage(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t b
 int chunk_write(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t off, const void *p,
                 size_t n);
 
-/* fdatasync of a staged version: call before acknowledging a flush to the
- * writer. */
+/* Makes a staged version durable: its length goes into the header (the slot not
+ * holding the current one) and the file is fdatasynced. Call before
+ * acknowledging a flush to the writer. */
 int chunk_flush(struct chunk_store *s, uint64_t id, uint64_t version);
 
 /* Makes a staged version the committed one, durably (header, fdatasync, rename,
@@ -169,9 +163,7 @@ int chunk_abort(struct chunk_store *s, uint64_t id, uint64_t version);
  * version returns 0. */
 int chunk_delete(struct chunk_store *s, uint64_t id, uint64_t version);
 
-/* --- reads
- * -------------------------------------------------------------------------------
- */
+/* --- reads ------------------------------------------------------------------------------------ */
 
 enum chunk_read_flags {
     CHUNK_READ_STAGED = 1, /* read a staged version (replication of staged data) */
@@ -196,9 +188,7 @@ struct chunk_read_result {
 int chunk_read(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t off, void *p,
                size_t n, unsigned flags, struct chunk_read_result *res);
 
-/* --- reports
- * -----------------------------------------------------------------------------
- */
+/* --- reports ---------------------------------------------------------------------------------- */
 
 /* One version held, as the full chunk report lists them. */
 struct chunk_info {
@@ -229,9 +219,7 @@ void chunk_usage(struct chunk_store *s, struct chunk_usage *out);
 /* statvfs of the data directory through the seam. */
 int chunk_capacity(struct chunk_store *s, struct chunk_space *out);
 
-/* --- scrubbing
- * ---------------------------------------------------------------------------
- */
+/* --- scrubbing -------------------------------------------------------------------------------- */
 
 /* Called for each bad block found: err is CAIRN_CORRUPT (CRC mismatch; block
  * may be CHUNK_BLOCK_HEADER) or the I/O error that made the block unreadable.
@@ -240,7 +228,8 @@ typedef void (*chunk_bad_block_fn)(void *ctx, uint64_t id, uint64_t version, uin
                                    int err);
 
 struct chunk_scrub_stats {
-    uint64_t bytes_read;     /* data bytes read and verified in this step */
+    uint64_t bytes_read;     /* bytes read in this step: data blocks and CRC tables */
+    uint64_t data_bytes;     /* of which data bytes (what the file held) */
     uint64_t blocks_checked; /* table entries verified (holes past the end of file
                                 included) */
     uint64_t bad_blocks;     /* reports made through the callback */
@@ -249,11 +238,14 @@ struct chunk_scrub_stats {
 };
 
 /* Verifies committed versions, block by block, from where the previous step
- * stopped, until budget_bytes of data have been read (at least one block per
- * step), the end of a pass is reached, or every chunk has been visited once. A
- * pass covers the chunks committed when it started, in id order; the next step
- * then starts a new pass (it wraps around). The daemon rate-limits scrubbing by
- * calling this on a timer. st may be NULL. Returns 0 (problems go to fn) or
+ * stopped, until budget_bytes have been read (data blocks, and the 4 KiB CRC
+ * table of each chunk visited) or the pass ends. Each step makes progress: it
+ * reads at least one data block or finishes one chunk, so a budget smaller than
+ * a block still advances (by one block per step). A pass covers the chunks
+ * committed when it started, in id order; the step after the one that ends a
+ * pass starts a new one (it wraps around). The daemon rate-limits scrubbing by
+ * calling this on a timer. st may be NULL. fn runs on the calling thread and
+ * must not call chunk_scrub_step. Returns 0 (problems go to fn) or
  * CAIRN_ENOMEM. */
 int chunk_scrub_step(struct chunk_store *s, uint64_t budget_bytes, chunk_bad_block_fn fn, void *ctx,
                      struct chunk_scrub_stats *st);

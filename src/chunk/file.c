@@ -15,7 +15,7 @@
 static int hdr_check(const uint8_t *b, size_t got, uint64_t size, uint64_t id, uint64_t version,
                      enum chunk_name_kind kind, struct chunk_hdr *h)
 {
-    if (chunk_hdr_decode(b, got, h) != 0)
+    if (chunk_hdr_pick(b, got, h) != 0)
         return CAIRN_CORRUPT;
     if (h->id != id || h->version != version)
         return CAIRN_CORRUPT;
@@ -37,7 +37,7 @@ int chunk_file_open(struct chunk_store *s, uint64_t id, uint64_t version, enum c
     int rc = rio_open(s->fs, path, 0, &f);
     if (rc)
         return rc;
-    uint8_t b[CHUNK_HDR_SIZE];
+    uint8_t b[CHUNK_HDR_AREA];
     size_t got = 0;
     uint64_t size = 0;
     rc = rio_pread(s->fs, f, b, sizeof b, 0, &got);
@@ -53,9 +53,20 @@ int chunk_file_open(struct chunk_store *s, uint64_t id, uint64_t version, enum c
     return 0;
 }
 
-int chunk_file_write_hdr(struct chunk_store *s, int fd, const struct chunk_hdr *h)
+int chunk_file_write_hdr(struct chunk_store *s, int fd, struct chunk_hdr *h)
 {
+    h->seq++;
+    h->slot ^= 1u;
     uint8_t b[CHUNK_HDR_SIZE];
+    chunk_hdr_encode(h, b);
+    return rio_pwrite(s->fs, fd, b, sizeof b, chunk_hdr_slot_off(h->slot));
+}
+
+int chunk_file_init_hdr(struct chunk_store *s, int fd, struct chunk_hdr *h)
+{
+    h->seq = 1;
+    h->slot = 0;
+    uint8_t b[CHUNK_HDR_AREA] = {0};
     chunk_hdr_encode(h, b);
     return rio_pwrite(s->fs, fd, b, sizeof b, 0);
 }

@@ -20,7 +20,7 @@
 #define HDR_STATE 40u
 #define HDR_FLAGS 44u
 #define HDR_BASE 48u
-#define HDR_RESERVED 56u
+#define HDR_SEQ 56u
 #define HDR_CRC 60u
 
 /* CRC32C of CAIRN_BLOCK_SIZE zero bytes. A constant of the format (the unit
@@ -42,13 +42,13 @@ void chunk_hdr_encode(const struct chunk_hdr *h, uint8_t out[CHUNK_HDR_SIZE])
     wire_store_u32(out + HDR_STATE, h->state);
     wire_store_u32(out + HDR_FLAGS, 0);
     wire_store_u64(out + HDR_BASE, h->base_version);
-    wire_store_u32(out + HDR_RESERVED, 0);
+    wire_store_u32(out + HDR_SEQ, h->seq);
     wire_store_u32(out + HDR_CRC, crc32c(0, out, HDR_CRC));
 }
 
-/* Every field is checked, reserved ones included: a header is either exactly
- * what chunk_hdr_encode() writes or damage. The CRC is checked first so a
- * random header is refused for the cheapest reason. */
+/* Every field is checked, the flags included: a header is either exactly what
+ * chunk_hdr_encode() writes or damage. The CRC is checked first so a random
+ * header is refused for the cheapest reason. */
 int chunk_hdr_decode(const uint8_t *p, size_t n, struct chunk_hdr *h)
 {
     if (n < CHUNK_HDR_SIZE)
@@ -60,7 +60,7 @@ int chunk_hdr_decode(const uint8_t *p, size_t n, struct chunk_hdr *h)
     if (wire_load_u32(p + HDR_FORMAT) != CHUNK_FORMAT_VERSION ||
         wire_load_u32(p + HDR_BLOCK_SIZE) != CAIRN_BLOCK_SIZE)
         return CAIRN_CORRUPT;
-    if (wire_load_u32(p + HDR_FLAGS) != 0 || wire_load_u32(p + HDR_RESERVED) != 0)
+    if (wire_load_u32(p + HDR_FLAGS) != 0)
         return CAIRN_CORRUPT;
     struct chunk_hdr x = {
         .id = wire_load_u64(p + HDR_ID),
@@ -68,12 +68,34 @@ int chunk_hdr_decode(const uint8_t *p, size_t n, struct chunk_hdr *h)
         .length = wire_load_u64(p + HDR_LENGTH),
         .base_version = wire_load_u64(p + HDR_BASE),
         .state = wire_load_u32(p + HDR_STATE),
+        .seq = wire_load_u32(p + HDR_SEQ),
     };
     if (x.version == 0 || x.length > CAIRN_CHUNK_SIZE)
         return CAIRN_CORRUPT;
     if (x.state != CHUNK_STATE_STAGED && x.state != CHUNK_STATE_COMMITTED)
         return CAIRN_CORRUPT;
     *h = x;
+    return 0;
+}
+
+/* Sequence numbers compare as serial numbers (RFC 1982): a wrapped counter is
+ * still newer, as the two slots are never more than one rewrite apart. */
+static int seq_newer(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+
+int chunk_hdr_pick(const uint8_t *p, size_t n, struct chunk_hdr *h)
+{
+    struct chunk_hdr s0 = {0}, s1 = {0};
+    int ok0 = chunk_hdr_decode(p, n, &s0) == 0;
+    int ok1 = n > CHUNK_HDR_SLOT1_OFF &&
+              chunk_hdr_decode(p + CHUNK_HDR_SLOT1_OFF, n - CHUNK_HDR_SLOT1_OFF, &s1) == 0;
+    if (!ok0 && !ok1)
+        return CAIRN_CORRUPT;
+    /* Both slots of one file always describe the same version of the same chunk. */
+    if (ok0 && ok1 && (s0.id != s1.id || s0.version != s1.version))
+        return CAIRN_CORRUPT;
+    s0.slot = 0;
+    s1.slot = 1;
+    *h = ok0 && (!ok1 || !seq_newer(s1.seq, s0.seq)) ? s0 : s1;
     return 0;
 }
 

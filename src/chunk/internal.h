@@ -54,12 +54,12 @@ struct chunk_store {
     pthread_cond_t cv;
     struct hmap index; /* id -> struct chunk_entry * */
     struct chunk_usage usage;
+    uint8_t fanout_made[256]; /* chunks/<hh> is known to exist (under mu) */
     pthread_mutex_t scrub_mu;
     struct chunk_scrub scrub;
 };
 
-/* --- paths (store.c)
- * ------------------------------------------------------------------- */
+/* --- paths (store.c) -------------------------------------------------------------------------- */
 
 /* out = <dir>/ followed by fmt; out holds CAIRN_PATH_MAX bytes, and every path
  * the store builds fits (checked at open against the longest one). */
@@ -72,8 +72,7 @@ void chunk_dir_path(const struct chunk_store *s, uint64_t id, char *out);
 void chunk_file_path(const struct chunk_store *s, uint64_t id, uint64_t version,
                      enum chunk_name_kind kind, char *out);
 
-/* --- index (store.c)
- * ------------------------------------------------------------------- */
+/* --- index (store.c) -------------------------------------------------------------------------- */
 
 /* Takes the per-chunk lock of id, creating the entry if create is set. *out is
  * NULL (and 0 returned) when the chunk is unknown and create is 0.
@@ -98,12 +97,13 @@ void entry_set_staged_length(struct chunk_store *s, struct chunk_entry *e, uint6
 /* The committed version of id and its length, read under s->mu; 0 if none. */
 uint64_t index_committed(struct chunk_store *s, uint64_t id, uint64_t *length);
 
+/* Makes sure the fan-out directory of id exists, durably (recover.c). */
+int chunk_fanout_ensure(struct chunk_store *s, uint64_t id);
 /* Scans the data directory into the empty index of s (recover.c; see
  * chunk_store_open). */
 int chunk_recover(struct chunk_store *s, struct chunk_recovery *rep);
 
-/* --- file helpers (file.c)
- * ------------------------------------------------------------- */
+/* --- file helpers (file.c) -------------------------------------------------------------------- */
 
 /* Opens the file of (id, version, kind) and reads and checks its header:
  * CAIRN_CORRUPT if it does not decode, names another chunk or version, or (for
@@ -112,7 +112,13 @@ int chunk_recover(struct chunk_store *s, struct chunk_recovery *rep);
  * is open and the caller closes it. */
 int chunk_file_open(struct chunk_store *s, uint64_t id, uint64_t version, enum chunk_name_kind kind,
                     int *fd, struct chunk_hdr *h);
-int chunk_file_write_hdr(struct chunk_store *s, int fd, const struct chunk_hdr *h);
+/* Writes h as the next header: seq + 1, into the other slot than h->slot (which
+ * must hold the current header, as chunk_file_open returned it); updates h. The
+ * caller syncs before relying on it. */
+int chunk_file_write_hdr(struct chunk_store *s, int fd, struct chunk_hdr *h);
+/* Writes the first header of a new file: h (seq 1) in slot 0 and a zeroed
+ * slot 1, replacing whatever a clone brought along. */
+int chunk_file_init_hdr(struct chunk_store *s, int fd, struct chunk_hdr *h);
 /* Reads the table entries of blocks [b0, b0 + n) into crcs. A short read is
  * CAIRN_CORRUPT. */
 int chunk_file_read_table(struct chunk_store *s, int fd, uint32_t b0, uint32_t n, uint32_t *crcs);

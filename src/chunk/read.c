@@ -43,9 +43,11 @@ static int read_verified(struct chunk_store *s, int fd, uint64_t off, size_t n, 
     return rc;
 }
 
+/* Opens (id, version) as kind and reads [off, off + n) clipped to its length:
+ * `length`, or the header's when length is UINT64_MAX. */
 static int read_version(struct chunk_store *s, uint64_t id, uint64_t version,
-                        enum chunk_name_kind kind, uint64_t off, uint8_t *p, size_t n,
-                        struct chunk_read_result *res)
+                        enum chunk_name_kind kind, uint64_t length, uint64_t off, uint8_t *p,
+                        size_t n, struct chunk_read_result *res)
 {
     int fd;
     struct chunk_hdr h;
@@ -57,8 +59,9 @@ static int read_version(struct chunk_store *s, uint64_t id, uint64_t version,
         res->bad_block = CHUNK_BLOCK_HEADER;
     if (rc)
         return rc;
-    res->length = h.length;
-    uint64_t end = CAIRN_MIN(off + n, h.length);
+    /* A staged version's length lives in the index until its next flush. */
+    res->length = length != UINT64_MAX ? length : h.length;
+    uint64_t end = CAIRN_MIN(off + n, res->length);
     if (off < end)
         rc = read_verified(s, fd, off, (size_t)(end - off), p, &res->bad_block);
     if (rc == 0 && off < end)
@@ -76,17 +79,20 @@ int chunk_read(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t of
     n = (size_t)CAIRN_MIN((uint64_t)n, CAIRN_CHUNK_SIZE - off);
     struct chunk_entry *e = NULL;
     enum chunk_name_kind kind = CHUNK_NAME_COMMITTED;
+    uint64_t length = UINT64_MAX;
     int rc = 0;
     if (flags & CHUNK_READ_STAGED) {
         /* A staged file is being written: hold the chunk so no write is half done.
          */
         rc = entry_acquire_staged(s, id, version, &e);
         kind = CHUNK_NAME_STAGED;
+        if (rc == 0)
+            length = e->staged[entry_staged_find(e, version)].length;
     } else if (index_committed(s, id, NULL) != version) {
         rc = CAIRN_STALEVERSION;
     }
     if (rc == 0)
-        rc = read_version(s, id, version, kind, off, p, n, res);
+        rc = read_version(s, id, version, kind, length, off, p, n, res);
     if (e)
         entry_release(s, e);
     if (rc == CAIRN_CORRUPT)

@@ -1,15 +1,14 @@
-/* recover.c: rebuilding the index from the data directory at open (after a
- * clean stop, a crash or a power cut). Rules, also in docs/chunk-format.md:
+/* recover.c: rebuilding the index from the data directory at open (after a clean stop, a
+ * crash or a power cut). Rules, also in docs/chunk-format.md:
  *  - <id>_<v>.tmp: a chunk_stage cut short; deleted.
- *  - <id>_<v>.chk / .stg whose header does not check (CRC, fields, id and
- * version of the name, committed state for .chk, room for the CRC table), or
- * that sits in the wrong fan-out directory, or cannot be read: moved to
- * <dir>/quarantine and counted, never trusted.
- *  - several committed versions of one chunk (a commit cut short between its
- * rename and the deletion of the older version): the newest is current, the
- * older ones are deleted.
- *  - a staged version equal to the committed one: deleted (the committed file
- * is the same data, made current).
+ *  - <id>_<v>.chk / .stg whose header does not check (CRC, fields, id and version of the
+ *    name, committed state for .chk, room for the CRC table), or that sits in the wrong
+ *    fan-out directory, or cannot be read: moved to <dir>/quarantine and counted, never
+ *    trusted.
+ *  - several committed versions of one chunk (a commit cut short between its rename and the
+ *    deletion of the older version): the newest is current, the older ones are deleted.
+ *  - a staged version equal to the committed one: deleted (the committed file is the same
+ *    data, made current).
  *  - any other name: left alone, counted and logged.
  */
 #include <string.h>
@@ -29,13 +28,13 @@ static int mkdir_ok(struct chunk_store *s, const char *path, int *made)
     return rc == CAIRN_EEXIST ? 0 : rc;
 }
 
-/* Creates <dir>, <dir>/chunks, <dir>/chunks/00..ff and <dir>/quarantine as
- * needed, and makes their names durable, so later operations only sync the
- * fan-out directory they touch. */
+/* Creates <dir>, <dir>/chunks and <dir>/quarantine as needed and makes their
+ * names durable. The fan-out directories are made on first use
+ * (chunk_fanout_ensure), so an empty store costs three directories. */
 static int make_layout(struct chunk_store *s)
 {
     char path[CAIRN_PATH_MAX];
-    int made_top = 0, made_sub = 0, made_fan = 0;
+    int made_top = 0, made_sub = 0;
     int rc = mkdir_ok(s, s->dir, &made_top);
     chunk_path_fmt(s, path, "chunks");
     if (rc == 0)
@@ -43,16 +42,33 @@ static int make_layout(struct chunk_store *s)
     chunk_path_fmt(s, path, "quarantine");
     if (rc == 0)
         rc = mkdir_ok(s, path, &made_sub);
-    for (unsigned hh = 0; rc == 0 && hh < 256; hh++) {
-        chunk_path_fmt(s, path, "chunks/%02x", hh);
-        rc = mkdir_ok(s, path, &made_fan);
-    }
-    if (rc == 0 && made_fan) {
+    if (rc == 0 && made_sub)
+        rc = rio_sync_dir(s->fs, s->dir);
+    return rc;
+}
+
+int chunk_fanout_ensure(struct chunk_store *s, uint64_t id)
+{
+    unsigned hh = chunk_fanout(id);
+    pthread_mutex_lock(&s->mu);
+    int known = s->fanout_made[hh];
+    pthread_mutex_unlock(&s->mu);
+    if (known)
+        return 0;
+    char path[CAIRN_PATH_MAX];
+    chunk_dir_path(s, id, path);
+    int made = 0;
+    int rc = mkdir_ok(s, path, &made);
+    /* The new name must be durable before any file in it is. */
+    if (rc == 0 && made) {
         chunk_path_fmt(s, path, "chunks");
         rc = rio_sync_dir(s->fs, path);
     }
-    if (rc == 0 && made_sub)
-        rc = rio_sync_dir(s->fs, s->dir);
+    if (rc == 0) {
+        pthread_mutex_lock(&s->mu);
+        s->fanout_made[hh] = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
     return rc;
 }
 
@@ -190,6 +206,7 @@ int chunk_recover(struct chunk_store *s, struct chunk_recovery *rep)
             rep->unknown++;
             continue;
         }
+        s->fanout_made[hh] = 1;
         rc = recover_dir(s, (unsigned)hh, rep);
     }
     rio_names_free(&names);

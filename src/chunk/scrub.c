@@ -36,7 +36,8 @@ static int scrub_new_pass(struct chunk_store *s)
     if (cap && !ids)
         return CAIRN_ENOMEM;
     CAIRN_ASSERT(n == cap);
-    qsort(ids, n, sizeof *ids, u64_cmp);
+    if (n > 1)
+        qsort(ids, n, sizeof *ids, u64_cmp);
     sc->ids = ids;
     sc->n = n;
     return 0;
@@ -49,6 +50,7 @@ struct scrub_ctx {
     void *ctx;
     struct chunk_scrub_stats *st;
     uint8_t *buf;
+    int progress; /* a data block was read or a chunk finished in this step */
 };
 
 static void report(struct scrub_ctx *c, uint64_t id, uint64_t version, uint32_t block, int err)
@@ -72,6 +74,7 @@ static int scrub_blocks(struct scrub_ctx *c, int fd, uint64_t id, uint64_t versi
     int rc = rio_fsize(c->s->fs, fd, &size);
     if (rc == 0)
         rc = chunk_file_read_table(c->s, fd, 0, CHUNK_BLOCKS, crcs);
+    c->st->bytes_read += CHUNK_TABLE_SIZE;
     if (rc) {
         report(c, id, version, CHUNK_BLOCK_HEADER, rc);
         return 1;
@@ -83,7 +86,7 @@ static int scrub_blocks(struct scrub_ctx *c, int fd, uint64_t id, uint64_t versi
                 report(c, id, version, b, CAIRN_CORRUPT);
             continue;
         }
-        if (c->st->bytes_read >= c->budget && c->st->bytes_read > 0) {
+        if (c->st->bytes_read >= c->budget && c->progress) {
             c->st->blocks_checked--;
             sc->block = b;
             return 0;
@@ -91,6 +94,8 @@ static int scrub_blocks(struct scrub_ctx *c, int fd, uint64_t id, uint64_t versi
         size_t got = 0;
         rc = chunk_file_read_block(c->s, fd, b, crcs[b], c->buf, &got);
         c->st->bytes_read += got;
+        c->st->data_bytes += got;
+        c->progress = 1;
         if (rc)
             report(c, id, version, b, rc);
     }
@@ -130,7 +135,7 @@ int chunk_scrub_step(struct chunk_store *s, uint64_t budget_bytes, chunk_bad_blo
                      struct chunk_scrub_stats *st)
 {
     struct chunk_scrub_stats local = {0};
-    struct scrub_ctx c = {s, budget_bytes, fn, ctx, &local, malloc(CAIRN_BLOCK_SIZE)};
+    struct scrub_ctx c = {s, budget_bytes, fn, ctx, &local, malloc(CAIRN_BLOCK_SIZE), 0};
     if (!c.buf)
         return CAIRN_ENOMEM;
     pthread_mutex_lock(&s->scrub_mu);
@@ -142,6 +147,7 @@ int chunk_scrub_step(struct chunk_store *s, uint64_t budget_bytes, chunk_bad_blo
         sc->pos++;
         sc->version = 0;
         sc->block = 0;
+        c.progress = 1;
         if (local.bytes_read >= budget_bytes)
             break;
     }

@@ -33,9 +33,7 @@ void chunk_file_path(const struct chunk_store *s, uint64_t id, uint64_t version,
     chunk_path_fmt(s, out, "chunks/%02x/%s", chunk_fanout(id), name);
 }
 
-/* --- index
- * -------------------------------------------------------------------------------
- */
+/* --- index ------------------------------------------------------------------------------------ */
 
 int entry_acquire(struct chunk_store *s, uint64_t id, int create, struct chunk_entry **out)
 {
@@ -157,9 +155,7 @@ uint64_t index_committed(struct chunk_store *s, uint64_t id, uint64_t *length)
     return v;
 }
 
-/* --- reports
- * -----------------------------------------------------------------------------
- */
+/* --- reports ---------------------------------------------------------------------------------- */
 
 static int info_cmp(const void *a, const void *b)
 {
@@ -234,8 +230,7 @@ int chunk_capacity(struct chunk_store *s, struct chunk_space *out)
     return s->cfs->statvfs(s->cfs, s->dir, out);
 }
 
-/* --- open and close
- * ---------------------------------------------------------------------- */
+/* --- open and close --------------------------------------------------------------------------- */
 
 /* The longest path the store builds: <dir>/chunks/hh/<name> and
  * <dir>/quarantine/<name>. */

@@ -10,9 +10,7 @@
 #include "common/assert.h"
 #include "common/log.h"
 
-/* --- stage
- * --------------------------------------------------------------------------------
- */
+/* --- stage ------------------------------------------------------------------------------------ */
 
 static int is_zero(const uint8_t *p, size_t n)
 {
@@ -90,7 +88,10 @@ static int stage_create(struct chunk_store *s, struct chunk_entry *e, uint64_t v
     chunk_file_path(s, e->id, version, CHUNK_NAME_TMP, tmp);
     chunk_file_path(s, e->id, version, CHUNK_NAME_STAGED, stg);
     chunk_dir_path(s, e->id, dir);
-    int rc = rio_unlink(s->fs, tmp);
+    int rc = chunk_fanout_ensure(s, e->id);
+    if (rc)
+        return rc;
+    rc = rio_unlink(s->fs, tmp);
     if (rc && rc != CAIRN_ENOENT)
         return rc;
     int fd;
@@ -101,7 +102,7 @@ static int stage_create(struct chunk_store *s, struct chunk_entry *e, uint64_t v
         .id = e->id, .version = version, .base_version = base, .state = CHUNK_STATE_STAGED};
     rc = base ? stage_clone(s, e->id, base, fd, &h.length) : write_empty_table(s, fd);
     if (rc == 0)
-        rc = chunk_file_write_hdr(s, fd, &h);
+        rc = chunk_file_init_hdr(s, fd, &h);
     if (rc == 0)
         rc = rio_fdatasync(s->fs, fd);
     rio_close(s->fs, fd);
@@ -142,8 +143,7 @@ int chunk_stage(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t b
     return rc;
 }
 
-/* --- write and flush
- * ------------------------------------------------------------------------ */
+/* --- write and flush -------------------------------------------------------------------------- */
 
 /* Computes the new CRC of every block in [off, off + n) into crcs (which hold
  * the old ones, from b0 on). A block the write covers whole is checksummed from
@@ -180,10 +180,12 @@ static int new_crcs(struct chunk_store *s, int fd, uint64_t off, const uint8_t *
     return rc;
 }
 
-/* Data first, then the CRC table, then the header if the length grew. Their
- * order does not matter for a crash (nothing is durable before chunk_flush),
- * only for one failure: any error leaves the file inconsistent, so the caller
- * drops the version. */
+/* Data first, then the CRC table; the new length goes to the index only and
+ * reaches the header at the next flush or commit (so an unsynced header write
+ * can never damage the last synced one). The order of the two writes does not
+ * matter for a crash (nothing is durable before chunk_flush), only for one
+ * failure: any error leaves the file inconsistent, so the caller drops the
+ * version. */
 static int write_range(struct chunk_store *s, struct chunk_entry *e, uint64_t version, uint64_t off,
                        const uint8_t *p, size_t n)
 {
@@ -202,14 +204,10 @@ static int write_range(struct chunk_store *s, struct chunk_entry *e, uint64_t ve
         rc = rio_pwrite(s->fs, fd, p, n, CHUNK_DATA_OFF + off);
     if (rc == 0)
         rc = chunk_file_write_table(s, fd, b0, nb, crcs);
-    if (rc == 0 && off + n > h.length) {
-        h.length = off + n;
-        h.state = CHUNK_STATE_STAGED;
-        rc = chunk_file_write_hdr(s, fd, &h);
-    }
     rio_close(s->fs, fd);
-    if (rc == 0)
-        entry_set_staged_length(s, e, version, h.length);
+    uint64_t length = e->staged[entry_staged_find(e, version)].length;
+    if (rc == 0 && off + n > length)
+        entry_set_staged_length(s, e, version, off + n);
     return rc;
 }
 
@@ -232,6 +230,28 @@ int chunk_write(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t o
     return rc;
 }
 
+/* Makes a staged version durable in the given state: the header is rewritten
+ * (into its other slot) when the length in the index or the state differ from
+ * it, then the file is fdatasynced. *h: the header now current. */
+static int sync_staged(struct chunk_store *s, struct chunk_entry *e, uint64_t version,
+                       uint32_t state, struct chunk_hdr *h)
+{
+    int fd;
+    int rc = chunk_file_open(s, e->id, version, CHUNK_NAME_STAGED, &fd, h);
+    if (rc)
+        return rc;
+    uint64_t length = e->staged[entry_staged_find(e, version)].length;
+    if (h->length != length || h->state != state) {
+        h->length = length;
+        h->state = state;
+        rc = chunk_file_write_hdr(s, fd, h);
+    }
+    if (rc == 0)
+        rc = rio_fdatasync(s->fs, fd);
+    rio_close(s->fs, fd);
+    return rc;
+}
+
 int chunk_flush(struct chunk_store *s, uint64_t id, uint64_t version)
 {
     if (version == 0)
@@ -240,21 +260,15 @@ int chunk_flush(struct chunk_store *s, uint64_t id, uint64_t version)
     int rc = entry_acquire_staged(s, id, version, &e);
     if (rc)
         return rc;
-    int fd;
     struct chunk_hdr h;
-    rc = chunk_file_open(s, id, version, CHUNK_NAME_STAGED, &fd, &h);
-    if (rc == 0) {
-        rc = rio_fdatasync(s->fs, fd);
-        rio_close(s->fs, fd);
-    }
+    rc = sync_staged(s, e, version, CHUNK_STATE_STAGED, &h);
     if (rc)
         chunk_drop_staged(s, e, version, rc);
     entry_release(s, e);
     return rc;
 }
 
-/* --- commit, abort, delete
- * ---------------------------------------------------------------- */
+/* --- commit, abort, delete -------------------------------------------------------------------- */
 
 /* The commit point on this replica is the directory fsync after the rename:
  * before it a crash leaves the older version current (and this one staged, its
@@ -264,16 +278,8 @@ int chunk_flush(struct chunk_store *s, uint64_t id, uint64_t version)
  * rename so the committed name never points at a header that is not on disk. */
 static int commit_staged(struct chunk_store *s, struct chunk_entry *e, uint64_t version)
 {
-    int fd;
     struct chunk_hdr h;
-    int rc = chunk_file_open(s, e->id, version, CHUNK_NAME_STAGED, &fd, &h);
-    if (rc == 0) {
-        h.state = CHUNK_STATE_COMMITTED;
-        rc = chunk_file_write_hdr(s, fd, &h);
-        if (rc == 0)
-            rc = rio_fdatasync(s->fs, fd);
-        rio_close(s->fs, fd);
-    }
+    int rc = sync_staged(s, e, version, CHUNK_STATE_COMMITTED, &h);
     char stg[CAIRN_PATH_MAX], chk[CAIRN_PATH_MAX], dir[CAIRN_PATH_MAX];
     chunk_file_path(s, e->id, version, CHUNK_NAME_STAGED, stg);
     chunk_file_path(s, e->id, version, CHUNK_NAME_COMMITTED, chk);

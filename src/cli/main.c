@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chunkd/chunkd.h"
 #include "cli/cli.h"
 #include "metad/metad.h"
 
@@ -20,6 +21,10 @@ static const struct command commands[] = {
     {"meta-add", cli_meta_add, "add a metadata server: --id N --addr HOST:PORT [--learner]"},
     {"meta-remove", cli_meta_remove, "remove a metadata server: --id N"},
     {"meta-transfer", cli_meta_transfer, "hand leadership to a metadata server: --id N"},
+    {"chunk", chunkd_main, "run a chunk server (see docs/chunkd.md)"},
+    {"chunk-status", chunkd_status_main, "status of one chunk server: --addr HOST:PORT"},
+    {"chunk-drain", chunkd_drain_main, "drain a chunk server: --id N [--off]"},
+    {"chunk-nodes", chunkd_nodes_main, "list the chunk servers the metadata group knows"},
 };
 
 static void usage(FILE *f)

@@ -177,6 +177,27 @@
 /* Snapshot transfers one receiver assembles at once (one per sender). */
 #define CAIRN_SNAP_RECV_MAX 4u
 
+/* --- chunk servers (src/chunkd) and their protocol ------------------------ */
+
+/* Data in one CHUNK_WRITE / CHUNK_READ: 1 MiB pieces keep a 64 MiB chunk
+ * pipelined in 64 frames, and one piece per connection in flight well below
+ * the frame limit. */
+#define CAIRN_CHUNK_IO_MAX (1024u * 1024u)
+/* Entries in one CHUNK_REPORT piece (21 bytes each, ~690 KiB): a full report
+ * of a large server is sent in several pieces, each well inside a frame. */
+#define CAIRN_CHUNK_REPORT_MAX 32768u
+/* Commands in one CHUNK_HEARTBEAT_REPLY (<= ~290 bytes each with a source
+ * address): a backlog drains over several heartbeats instead of one frame. */
+#define CAIRN_CHUNK_CMDS_MAX 1024u
+/* Bad versions reported in one heartbeat: more wait for the next one. */
+#define CAIRN_CHUNK_BAD_MAX 1024u
+
+/* Items of one CHUNK_REPLICA command (17 bytes each): the stale versions of
+ * one report piece are judged in a few log entries, each far below a frame. */
+#define CAIRN_REPLICA_ITEMS_MAX 4096u
+/* Nodes in one NODES reply (<= ~340 bytes each with address and label). */
+#define CAIRN_NODES_QUERY_MAX 1024u
+
 /* --- metadata client (src/client/metaclient) ------------------------------ */
 
 /* Sessions one metadata client holds (= its mutations in flight, since a
@@ -189,6 +210,22 @@
 /* Longest wait between two attempts when no leader is known (an election is
  * running): well below an election timeout so failover is not slowed. */
 #define CAIRN_METACLIENT_BACKOFF_MAX_MS 500u
+
+/* --- data client (src/client/file.h) --------------------------------------- */
+
+/* Chunk writes one file handle keeps open (allocated, not committed): the
+ * one being written and the one before it, whose flush and commit overlap
+ * the next chunk's stream. Each pins up to CAIRN_DATACLIENT_REPLAY_MAX. */
+#define CAIRN_DATACLIENT_OPEN_WRITES_MAX 2u
+/* Bytes of one chunk write kept by the client until it commits, so a write
+ * whose every replica failed is redone on a new allocation without the
+ * caller's buffers: one whole chunk (rewrites beyond it commit first). */
+#define CAIRN_DATACLIENT_REPLAY_MAX ((size_t)CAIRN_CHUNK_SIZE)
+/* Pieces in flight per chunk write (or per read): 64 MiB in 1 MiB pieces is
+ * the most a chunk can use; beyond it only memory grows. */
+#define CAIRN_DATACLIENT_WINDOW_MAX 64u
+/* Allocations tried for one chunk write before the write fails. */
+#define CAIRN_DATACLIENT_ATTEMPTS_MAX 32u
 
 _Static_assert(CAIRN_CHUNK_SIZE % CAIRN_BLOCK_SIZE == 0,
                "a chunk is a whole number of checksum blocks");
@@ -205,5 +242,7 @@ _Static_assert(CAIRN_WAL_SEGMENT_BYTES <= CAIRN_WAL_SEGMENT_BYTES_MAX, "segment 
 _Static_assert(CAIRN_LOCK_LIST_BYTES_MAX < CAIRN_FRAME_PAYLOAD_MAX,
                "a lock list fits in one frame");
 _Static_assert(CAIRN_LOCK_QUEUE_MAX <= CAIRN_LOCK_ENTRIES_MAX, "lock entry bounds");
+_Static_assert(CAIRN_CHUNK_IO_MAX + 4096u < CAIRN_FRAME_PAYLOAD_MAX,
+               "a chunk data piece and its header fit in one frame");
 
 #endif

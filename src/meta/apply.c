@@ -123,7 +123,10 @@ static void dec_setattr(struct wire_dec *d, struct meta_req *r)
 static void dec_data(struct wire_dec *d, struct meta_req *r)
 {
     switch (r->h.type) {
+    case META_CHUNK_ALLOC_FENCED:
     case META_CHUNK_ALLOC:
+        if (r->h.type == META_CHUNK_ALLOC_FENCED)
+            r->u64b = wire_get_u64(d); /* the fencing token comes first */
         r->ino = wire_get_u64(d);
         r->u32a = wire_get_u32(d);
         r->u64a = wire_get_u64(d);
@@ -211,6 +214,39 @@ static int hdr_class_ok(const struct meta_hdr *h)
     }
 }
 
+static int is_lock_cmd(uint16_t t)
+{
+    return (t >= META_LOCK_ACQUIRE && t <= META_LOCK_CANCEL) || t == META_LOCK_STATUS ||
+           t == META_LOCK_LIST;
+}
+
+/* The body of a command whose header (r->h) is decoded. */
+static void dec_body(struct wire_dec *d, struct meta_req *r)
+{
+    uint16_t t = r->h.type;
+    if (t == META_SETATTR)
+        dec_setattr(d, r);
+    else if (t == META_SETXATTR || t == META_REMOVEXATTR) {
+        r->ino = wire_get_u64(d);
+        r->name = dec_xname(d);
+        if (t == META_SETXATTR) {
+            r->data = wire_get_bytes(d, CAIRN_XATTR_VALUE_MAX);
+            r->flags = wire_get_u32(d);
+        }
+    } else if (t <= META_RENAME || t == META_LOOKUP)
+        dec_ns(d, r);
+    else if (t == META_CHUNK_REPLICA || t == META_NODES)
+        meta_replica_decode(d, r);
+    else if (is_lock_cmd(t))
+        meta_lock_decode(d, r);
+    else if (t == META_COND || t == META_TXN)
+        meta_txn_decode(d, r);
+    else if (meta_cmd_class(t) == META_CLASS_READ)
+        dec_read(d, r);
+    else
+        dec_data(d, r);
+}
+
 int meta_req_decode(struct meta_req *r, const uint8_t *cmd, size_t len)
 {
     memset(r, 0, sizeof *r);
@@ -224,22 +260,20 @@ int meta_req_decode(struct meta_req *r, const uint8_t *cmd, size_t len)
         return CAIRN_UNKNOWNTYPE;
     if (!hdr_class_ok(&r->h))
         return CAIRN_BADMSG;
-    uint16_t t = r->h.type;
-    if (t == META_SETATTR)
-        dec_setattr(&d, r);
-    else if (t == META_SETXATTR || t == META_REMOVEXATTR) {
-        r->ino = wire_get_u64(&d);
-        r->name = dec_xname(&d);
-        if (t == META_SETXATTR) {
-            r->data = wire_get_bytes(&d, CAIRN_XATTR_VALUE_MAX);
-            r->flags = wire_get_u32(&d);
-        }
-    } else if (t <= META_RENAME || t == META_LOOKUP)
-        dec_ns(&d, r);
-    else if (cls == META_CLASS_READ)
-        dec_read(&d, r);
-    else
-        dec_data(&d, r);
+    dec_body(&d, r);
+    return wire_dec_finish(&d);
+}
+
+int meta_req_decode_body(struct meta_req *r, const struct meta_hdr *h, uint16_t type,
+                         const uint8_t *p, size_t len)
+{
+    memset(r, 0, sizeof *r);
+    r->h = *h;
+    r->h.type = type;
+    CAIRN_ASSERT(meta_cmd_class(type) == META_CLASS_SESSION);
+    struct wire_dec d;
+    wire_dec_init(&d, p, len);
+    dec_body(&d, r);
     return wire_dec_finish(&d);
 }
 
@@ -259,6 +293,7 @@ static int exec_system(struct meta *m, const struct meta_req *r, struct wire_enc
     case META_TICK: {
         uint32_t s = meta_session_expire(m);
         uint32_t w = meta_data_expire(m);
+        meta_lock_tick(m);
         wire_put_u32(e, s);
         wire_put_u32(e, w);
         return 0;
@@ -269,13 +304,15 @@ static int exec_system(struct meta *m, const struct meta_req *r, struct wire_enc
         return meta_node_update(m, r);
     case META_OUTBOX_ACK:
         return meta_outbox_ack(m, r, e);
+    case META_CHUNK_REPLICA:
+        return meta_replica_apply(m, r, e);
     default:
         CAIRN_UNREACHABLE();
     }
 }
 
 /* One operation on the state; appends the body of a successful reply. */
-static int exec(struct meta *m, uint64_t index, const struct meta_req *r, struct wire_enc *e)
+int meta_exec(struct meta *m, uint64_t index, const struct meta_req *r, struct wire_enc *e)
 {
     switch (r->h.type) {
     case META_CREATE:
@@ -304,6 +341,18 @@ static int exec(struct meta *m, uint64_t index, const struct meta_req *r, struct
         return meta_data_abort_cmd(m, r);
     case META_SESSION_OPEN:
         return meta_session_open(m, index, r, e);
+    case META_LOCK_ACQUIRE:
+        return meta_lock_acquire(m, r, e);
+    case META_LOCK_RELEASE:
+        return meta_lock_release(m, r, e);
+    case META_LOCK_CANCEL:
+        return meta_lock_cancel(m, r, e);
+    case META_COND:
+        return meta_txn_cond(m, index, r, e);
+    case META_TXN:
+        return meta_txn_exec(m, index, r, e);
+    case META_CHUNK_ALLOC_FENCED:
+        return meta_lock_alloc_fenced(m, index, r, e);
     default:
         break;
     }
@@ -319,11 +368,13 @@ static int run(struct meta *m, uint64_t index, const struct meta_req *r, struct 
     struct wire_enc e;
     wire_enc_init(&e, reply);
     wire_put_u32(&e, 0);
-    int rc = e.err ? e.err : exec(m, index, r, &e);
+    int rc = e.err ? e.err : meta_exec(m, index, r, &e);
     if (!rc && e.err)
         rc = e.err;
-    if (rc)
+    if (rc) {
         meta_reply_error(reply, start, rc);
+        meta_txn_fail_detail(m, r, reply);
+    }
     return rc;
 }
 
@@ -341,6 +392,7 @@ static int session_cmd(struct meta *m, const struct meta_req *r, struct cairn_bu
         s->expiry_ns = m->now_ns + s->lease_ns;
         wire_put_u64(&e, s->expiry_ns);
     } else {
+        meta_lock_sessions_end(m, &s->id, 1, 0); /* a clean close: no lock-delay */
         meta_session_free(hmap_del(&m->sessions, s->id));
     }
     return e.err ? meta_reply_error(reply, start, e.err) : 0;
@@ -379,6 +431,8 @@ int meta_apply(struct meta *m, uint64_t index, const uint8_t *cmd, size_t len,
     CAIRN_ASSERTF(index > m->applied_index, "meta: index %llu after %llu",
                   (unsigned long long)index, (unsigned long long)m->applied_index);
     m->applied_index = index;
+    m->grants_n = 0;
+    m->txn_fail_stage = 0;
     size_t start = reply->len;
     if (len == 0) {
         struct wire_enc e;

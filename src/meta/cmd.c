@@ -11,13 +11,17 @@
 
 enum meta_cmd_class meta_cmd_class(uint16_t type)
 {
-    if (type >= META_CREATE && type <= META_CHUNK_ABORT) /* LOCKS-WIP */
+    if (type == META_CHUNK_REPLICA)
+        return META_CLASS_SYSTEM;
+    if (type == META_NODES)
+        return META_CLASS_READ;
+    if (type >= META_CREATE && type <= META_CHUNK_ALLOC_FENCED)
         return META_CLASS_SESSION;
     if (type >= META_SESSION_OPEN && type <= META_SESSION_CLOSE)
         return META_CLASS_OPEN;
     if (type >= META_TICK && type <= META_OUTBOX_ACK)
         return META_CLASS_SYSTEM;
-    if (type >= META_LOOKUP && type <= META_CHUNKS) /* LOCKS-WIP */
+    if (type >= META_LOOKUP && type <= META_LOCK_LIST)
         return META_CLASS_READ;
     return META_CLASS_INVALID;
 }

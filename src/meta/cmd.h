@@ -176,6 +176,21 @@ enum meta_cmd_type {
     /* OUTBOX_ACK: u32 n (<= CAIRN_OUTBOX_ACK_MAX), u64 ids[n]. Unknown ids
      * are ignored (acks are retried). Reply: u32 removed. */
     META_OUTBOX_ACK = 51,
+    /* CHUNK_REPLICA (chunk-server maintenance, src/meta/replica.c): u8 op
+     * (META_REPLICA_ADD / REMOVE / STALE), u32 node (registered), u32 n
+     * (1..CAIRN_REPLICA_ITEMS_MAX), n x (u64 chunk, u64 version, u8 staged
+     * (0/1; STALE only, else 0)). Each item is judged on its own:
+     *   ADD: node gets a copy of the chunk's CURRENT version into its replica
+     *     list (ENOENT no chunk, STALEVERSION other version, UNAVAILABLE node
+     *     not up, EEXIST listed, LIMIT at CAIRN_GOAL_MAX);
+     *   REMOVE: node leaves the list of the chunk at that version and gets an
+     *     outbox DELETE (EBUSY: the last replica is kept; ENOENT not listed);
+     *   STALE: a version a chunk server reported that nothing needs: an
+     *     outbox DROP (staged) or DELETE (committed) for node; EBUSY when the
+     *     list names it for node or a pending write uses it, CONFLICT for a
+     *     committed version newer than the chunk's.
+     * Reply: u32 n, n x i32 status. */
+    META_CHUNK_REPLICA = 56,
 
     /* --- READ class -------------------------------------------------------- */
 
@@ -220,6 +235,11 @@ enum meta_cmd_type {
      * (u64 session, u64 owner, u8 mode, u64 start, u64 end, u64 wait_id,
      * u64 deadline_ns). */
     META_LOCK_LIST = 73,
+    /* NODES (chunk-server registry): u32 after (node id; 0 = from the start),
+     * u32 max (1..CAIRN_NODES_QUERY_MAX). Nodes with id > after in id order.
+     * Reply: u32 n, n x (u32 id, u8 state (enum meta_node_state), u64 capacity,
+     * u64 used, str16 addr, str16 label), u8 more (1: a next page exists). */
+    META_NODES = 88,
 };
 
 enum meta_cmd_class {
@@ -391,5 +411,21 @@ size_t meta_cmd_hdr_size(const uint8_t *cmd, size_t len);
 int meta_reply_status(const uint8_t *p, size_t len);
 int meta_reply_attr(const uint8_t *p, size_t len, struct meta_attr *out);
 void meta_dec_attr(struct wire_dec *d, struct meta_attr *a);
+
+/* --- chunk-server maintenance (replica.c) -------------------------------- */
+
+enum meta_replica_op {
+    META_REPLICA_ADD = 1,
+    META_REPLICA_REMOVE = 2,
+    META_REPLICA_STALE = 3,
+};
+struct meta_replica_item {
+    uint64_t chunk;
+    uint64_t version;
+    uint8_t staged;
+};
+int meta_cmd_chunk_replica(struct cairn_buf *out, struct meta_hdr *h, uint8_t op, uint32_t node,
+                           const struct meta_replica_item *items, uint32_t n);
+int meta_cmd_nodes(struct cairn_buf *out, struct meta_hdr *h, uint32_t after, uint32_t max);
 
 #endif

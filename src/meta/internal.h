@@ -303,6 +303,8 @@ void meta_lock_tick(struct meta *m);
 /* CHUNK_ALLOC_FENCED's check and record of a fencing token for ino. */
 int meta_lock_fence_check(const struct meta *m, uint64_t ino, uint64_t token);
 void meta_lock_fence_note(struct meta *m, uint64_t ino, uint64_t token);
+int meta_lock_alloc_fenced(struct meta *m, uint64_t index, const struct meta_req *r,
+                           struct wire_enc *e);
 uint64_t meta_lock_fence_get(const struct meta *m, uint64_t ino);
 void meta_lock_fence_set(struct meta *m, uint64_t ino, uint64_t token);
 void meta_lock_init(struct meta *m);
@@ -327,5 +329,10 @@ int meta_check_refs(const struct meta *m);
 
 /* Sort helper: ascending u64 keys (qsort comparator). */
 int meta_cmp_u64(const void *a, const void *b);
+
+/* chunk-server maintenance (replica.c): CHUNK_REPLICA and NODES */
+void meta_replica_decode(struct wire_dec *d, struct meta_req *r);
+int meta_replica_apply(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_nodes_query(const struct meta *m, const struct meta_req *r, struct wire_enc *e);
 
 #endif

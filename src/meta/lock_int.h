@@ -45,27 +45,27 @@ struct meta_lock {
 };
 
 /* A LOCKID as decoded: kind and key bytes. */
-struct lock_id {
+struct meta_lock_id {
     uint8_t kind;
     uint8_t key_len;
     uint8_t key[CAIRN_LOCK_NAME_MAX];
 };
 
-void lock_id_of(struct lock_id *id, uint8_t kind, uint64_t ino, const uint8_t *name, size_t len);
-uint64_t lock_id_ino(const uint8_t *key);
+void meta_lock_id_of(struct meta_lock_id *id, uint8_t kind, uint64_t ino, const uint8_t *name, size_t len);
+uint64_t meta_lock_id_ino(const uint8_t *key);
 /* Order of lock objects: kind, then key bytes (a prefix first). */
-int lock_id_cmp(uint8_t ka, const uint8_t *a, size_t na, uint8_t kb, const uint8_t *b, size_t nb);
+int meta_lock_id_cmp(uint8_t ka, const uint8_t *a, size_t na, uint8_t kb, const uint8_t *b, size_t nb);
 /* Position of the object named id in m->locks, or where it would go. */
-uint32_t lock_find(const struct meta *m, const struct lock_id *id, int *found);
-struct meta_lock *lock_new(const struct lock_id *id);
-/* Insert a new object at pos (from lock_find); 0 or CAIRN_ENOMEM. */
-int lock_insert(struct meta *m, uint32_t pos, struct meta_lock *lk);
+uint32_t meta_lock_find(const struct meta *m, const struct meta_lock_id *id, int *found);
+struct meta_lock *meta_lock_new(const struct meta_lock_id *id);
+/* Insert a new object at pos (from meta_lock_find); 0 or CAIRN_ENOMEM. */
+int meta_lock_insert(struct meta *m, uint32_t pos, struct meta_lock *lk);
 /* 1 if a and b are different holders whose ranges overlap in modes that
  * exclude each other. */
-int lock_conflict(const struct meta_lock_ent *a, const struct meta_lock_ent *b);
+int meta_lock_conflict(const struct meta_lock_ent *a, const struct meta_lock_ent *b);
 /* Append to an entry array (grown as needed); 0 or CAIRN_ENOMEM. */
-int lock_ents_reserve(struct meta_lock_ent **v, uint32_t *cap, uint32_t need);
+int meta_lock_ents_reserve(struct meta_lock_ent **v, uint32_t *cap, uint32_t need);
 /* Count an entry of session s in or out of the totals. */
-void lock_count(struct meta *m, uint64_t s, int delta);
+void meta_lock_count(struct meta *m, uint64_t s, int delta);
 
 #endif

@@ -229,4 +229,27 @@ struct meta_lock_grant {
  * computes the same list, so a new leader could do it too. */
 size_t meta_lock_grants(const struct meta *m, const struct meta_lock_grant **out);
 
+/* --- chunk-server maintenance (replica.c) ---------------------------------- */
+
+/* A chunk of a file and the file's replication goal. */
+struct meta_chunk_goal {
+    struct meta_chunk_info chunk;
+    uint64_t ino;
+    uint32_t index;
+    uint8_t goal;
+};
+/* Cursor of meta_chunk_walk: zero it to start. */
+struct meta_walk {
+    uint32_t slot;
+    uint32_t index;
+    int wrapped; /* set by the call that finished a pass (the cursor restarts) */
+};
+/* The next chunks of regular files (at most max), resuming at the cursor; a
+ * pass visits every file's chunks once, in inode-table order (not stable
+ * across changes; for the leader's planning, never for the state). */
+size_t meta_chunk_walk(const struct meta *m, struct meta_walk *w, struct meta_chunk_goal *out,
+                       size_t max);
+/* Registered nodes with id > after, in id order (at most max). */
+size_t meta_node_list(const struct meta *m, uint32_t after, struct meta_node_info *out, size_t max);
+
 #endif

@@ -64,6 +64,7 @@ static void ino_destroy(struct meta *m, struct meta_inode *in)
         meta_dir_free(in->u.dir);
     }
     meta_xattr_drop(m, in->ino);
+    meta_lock_fence_set(m, in->ino, 0); /* its newest fencing token (lock.c) */
     meta_table_remove(&m->inodes, in->ino);
 }
 

@@ -250,6 +250,11 @@ int meta_query_dispatch(const struct meta *m, const struct meta_req *r, struct w
     }
     case META_CHUNKS:
         return q_chunks(m, r, e);
+    case META_NODES:
+        return meta_nodes_query(m, r, e);
+    case META_LOCK_STATUS:
+    case META_LOCK_LIST:
+        return meta_lock_query(m, r, e);
     default:
         CAIRN_UNREACHABLE();
     }

@@ -34,6 +34,7 @@ struct meta *meta_alloc_empty(void)
     hmap_init(&m->sessions);
     hmap_init(&m->nodes);
     hmap_init(&m->pending);
+    meta_lock_init(m);
     m->next_ino = META_ROOT_INO;
     m->next_chunk = 1;
     m->next_outbox = 1;
@@ -62,7 +63,7 @@ struct meta *meta_new(void)
     return m;
 }
 
-static void free_inode_parts(struct meta_inode *in)
+void meta_ino_free_parts(struct meta_inode *in)
 {
     if (S_ISDIR(in->mode))
         meta_dir_free(in->u.dir);
@@ -79,7 +80,7 @@ void meta_free(struct meta *m)
     for (uint32_t i = 0; i < m->inodes.n_slots; i++) {
         struct meta_inode *in = meta_table_slot(&m->inodes, i);
         if (in->ino)
-            free_inode_parts(in);
+            meta_ino_free_parts(in);
     }
     for (uint32_t i = 0; i < m->chunks.n_slots; i++) {
         struct meta_chunk *ch = meta_table_slot(&m->chunks, i);
@@ -113,6 +114,7 @@ void meta_free(struct meta *m)
     hmap_free(&m->sessions);
     hmap_free(&m->nodes);
     hmap_free(&m->pending);
+    meta_lock_free_all(m);
     free(m->outbox);
     free(m);
 }
@@ -329,6 +331,8 @@ static void put_outbox(struct snap_out *o, const struct meta *m)
     }
 }
 
+static void snap_flush(void *o) { out_flush(o, 0); }
+
 /* The whole state as a byte stream (without the checksum). */
 static int snap_write(struct snap_out *o, const struct meta *m)
 {
@@ -347,6 +351,8 @@ static int snap_write(struct snap_out *o, const struct meta *m)
         rc = put_maps(o, m);
     if (!rc)
         put_outbox(o, m);
+    if (!rc)
+        rc = meta_lock_snap_put(m, e, snap_flush, o);
     out_flush(o, 1);
     return rc ? rc : e->err;
 }

@@ -318,6 +318,9 @@ int meta_snapshot_load(const uint8_t *p, size_t len, struct meta **out)
     m->next_node = wire_get_u32(&d);
     m->used_bytes = wire_get_u64(&d);
     int rc = d.err ? CAIRN_CORRUPT : load_sections(&d, m);
+    /* Lock sections (locksnap.c) follow only when lock state exists. */
+    if (!rc && wire_dec_left(&d) > 0)
+        rc = meta_lock_snap_load(&d, m);
     if (!rc && wire_dec_finish(&d))
         rc = CAIRN_CORRUPT;
     if (!rc)

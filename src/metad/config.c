@@ -29,6 +29,9 @@ static const char *const key_names[METAD_KEYS] = {
     [METAD_KEY_PID_FILE] = "pid_file",
     [METAD_KEY_METRICS] = "metrics",
     [METAD_KEY_JOIN] = "join",
+    [METAD_KEY_CHUNK_DEAD_MS] = "chunk_dead_ms",
+    [METAD_KEY_CHUNK_HEARTBEAT_MS] = "chunk_heartbeat_ms",
+    [METAD_KEY_REPLICATE_MAX] = "replicate_max",
 };
 
 static int fail(char *err, size_t err_len, const char *fmt, ...)
@@ -54,6 +57,9 @@ void metad_config_defaults(struct metad_config *c)
     c->heartbeat_ticks = 1;
     c->session_tick_ms = 1000;
     c->log_level = CAIRN_LOG_INFO;
+    c->chunk_dead_ms = 3000;
+    c->chunk_heartbeat_ms = 500;
+    c->replicate_max = 16;
 }
 
 /* Key index of a name, '-' and '_' alike; -1 if unknown. */
@@ -211,6 +217,18 @@ static int set_number(struct metad_config *c, int k, const char *v, char *err, s
         if (parse_u64(v, 1, 1000, &x))
             return fail(err, err_len, "%s: \"%s\" is not 1..1000", key_names[k], v);
         *(k == METAD_KEY_ELECTION_TICKS ? &c->election_ticks : &c->heartbeat_ticks) = (uint32_t)x;
+        return 0;
+    case METAD_KEY_CHUNK_DEAD_MS:
+    case METAD_KEY_CHUNK_HEARTBEAT_MS:
+        if (parse_u64(v, 10, 600000, &x))
+            return fail(err, err_len, "%s: \"%s\" is not 10..600000", key_names[k], v);
+        *(k == METAD_KEY_CHUNK_DEAD_MS ? &c->chunk_dead_ms : &c->chunk_heartbeat_ms) =
+            (uint32_t)x;
+        return 0;
+    case METAD_KEY_REPLICATE_MAX:
+        if (parse_u64(v, 1, 1024, &x))
+            return fail(err, err_len, "replicate_max: \"%s\" is not 1..1024", v);
+        c->replicate_max = (uint32_t)x;
         return 0;
     default:
         return fail(err, err_len, "internal: key %d is not a number", k);

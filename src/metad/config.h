@@ -54,6 +54,9 @@ struct metad_config {
     char pid_file[CAIRN_PATH_MAX];
     char metrics[CAIRN_MEMBER_ADDR_MAX + 1]; /* "" = no metrics listener */
     int join;
+    uint32_t chunk_dead_ms;      /* chunk server silent this long: down */
+    uint32_t chunk_heartbeat_ms; /* heartbeat interval told to chunk servers */
+    uint32_t replicate_max;      /* re-replications in flight */
     uint32_t set; /* bit per key (METAD_KEY_*) given by the file or a flag */
 };
 
@@ -73,6 +76,9 @@ enum metad_key {
     METAD_KEY_PID_FILE,
     METAD_KEY_METRICS,
     METAD_KEY_JOIN,
+    METAD_KEY_CHUNK_DEAD_MS,
+    METAD_KEY_CHUNK_HEARTBEAT_MS,
+    METAD_KEY_REPLICATE_MAX,
     METAD_KEYS
 };
 

@@ -14,6 +14,7 @@
 #include "common/assert.h"
 #include "common/log.h"
 #include "common/time.h"
+#include "metad/chunks.h"
 #include "metad/node_int.h"
 
 static void tick_cb(uv_timer_t *h)
@@ -21,6 +22,7 @@ static void tick_cb(uv_timer_t *h)
     struct metad *d = h->data;
     raft_tick(d->raft);
     metad_reads_tick(d);
+    metad_chunks_tick(d);
 }
 
 static void session_cb(uv_timer_t *h)
@@ -330,6 +332,7 @@ void metad_free(struct metad *d)
     metad_io_stop(d);
     int rc = uv_loop_close(&d->loop);
     CAIRN_ASSERTF(rc == 0, "metad: loop still has handles: %s", uv_strerror(rc));
+    metad_chunks_free(d);
     raft_free(d->raft);
     meta_free(d->meta);
     raftio_close(d->rio);

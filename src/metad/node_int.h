@@ -146,6 +146,7 @@ struct metad {
     int exit_rc;
 
     struct metrics *metrics; /* NULL unless cfg.metrics */
+    struct metad_chunks *chunks; /* leader side of the chunk servers (chunks.h) */
 
     /* signals (metad_main only) */
     uv_signal_t sig_term, sig_int;

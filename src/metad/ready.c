@@ -26,6 +26,7 @@
 #include "cairn_errors.h"
 #include "common/assert.h"
 #include "common/log.h"
+#include "metad/chunks.h"
 #include "metad/node_int.h"
 
 /* --- the storage thread ---------------------------------------------------- */
@@ -233,6 +234,7 @@ static int apply_entry(struct metad *d, const struct raft_entry *e)
     if (e->index == d->tick_index)
         d->tick_index = 0;
     metad_apply_reply(d, e->index, e->term, kind, &d->reply);
+    metad_chunks_applied(d, e->index, e->term, &d->reply);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "meta/cmd.h"
+#include "metad/chunks.h"
 #include "metad/node_int.h"
 #include "wire/codec.h"
 #include "wire/msg_meta.h"
@@ -128,6 +129,7 @@ void metad_fail_pending(struct metad *d, int code)
     list_fail(d, &d->read_wait, code);
     d->read_in_flight = 0;
     d->tick_index = 0;
+    metad_chunks_reset(d, code);
 }
 
 /* A proposal at index waits for its entry; an older request left at the
@@ -219,8 +221,12 @@ static void on_cmd(struct rpc_server *srv, struct rpc_req *req, const struct rpc
     struct wire_bytes cmd;
     int rc = wire_meta_bytes_decode(msg->payload, msg->len, &cmd);
     uint64_t index = 0;
+    const uint8_t *cp = cmd.p;
+    size_t clen = cmd.len;
     if (rc == 0)
-        rc = propose_cmd(d, cmd.p, cmd.len, &index);
+        rc = metad_chunks_rewrite(d, &cp, &clen); /* placement fills CHUNK_ALLOC */
+    if (rc == 0)
+        rc = propose_cmd(d, cp, clen, &index);
     struct pending *p = NULL;
     if (rc == 0 && !(p = pending_new(d, req, PEND_CMD)))
         rc = CAIRN_ENOMEM;
@@ -476,5 +482,5 @@ int metad_serve_attach(struct metad *d)
         if (rc)
             return rc;
     }
-    return 0;
+    return metad_chunks_attach(d);
 }

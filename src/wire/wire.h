@@ -110,11 +110,132 @@ enum wire_type {
      * META_TRANSFER_REPLY: empty. */
     WIRE_META_TRANSFER = 40,
     WIRE_META_TRANSFER_REPLY = 41,
+
+    /* --- chunk servers (cairn chunk), 96.. (docs/chunkd.md) ---------------
+     * Payload helpers: src/wire/msg_chunk.h. CHUNK_ADDR = str16 "host:port"
+     * (1..CAIRN_NODE_ADDR_MAX). Node ids are u32 (the meta node registry).
+     *
+     * Chunk server -> metadata leader (REGISTER, HEARTBEAT, REPORT). A
+     * follower answers CAIRN_NOTLEADER with the leader's client address as
+     * the message, exactly as for META_CMD; the chunk server follows it. */
+
+    /* CHUNK_REGISTER: u32 node (0 = new: the leader assigns one; else the id
+     * kept in the data directory), CHUNK_ADDR addr (where clients and peers
+     * reach it), str16 label (rack/zone, <= CAIRN_NODE_LABEL_MAX, may be
+     * empty), u64 capacity, u64 used (bytes). Goes through Raft
+     * (NODE_REGISTER): the node is up when the reply comes.
+     * CHUNK_REGISTER_REPLY: u32 node (the id to keep), u32 heartbeat_ms (the
+     * interval the leader expects), u32 dead_ms (silence after which the
+     * leader marks the node down). */
+    WIRE_CHUNK_REGISTER = 96,
+    WIRE_CHUNK_REGISTER_REPLY = 97,
+
+    /* CHUNK_HEARTBEAT: u32 node, u64 capacity, u64 used,
+     *   u32 n_acks (<= CAIRN_OUTBOX_ACK_MAX), n_acks x (u64 id, i32 status):
+     *     commands of earlier replies executed (status 0) or failed for good
+     *     (a negative cairn_err, e.g. STALEVERSION: the version is not here);
+     *   u32 n_bad (<= CAIRN_CHUNK_BAD_MAX), n_bad x (u64 chunk, u64 version,
+     *     i32 err): versions found bad (CORRUPT on a read or by the scrubber,
+     *     or lost: EIO), to be dropped from the replica list and replaced.
+     * CHUNK_HEARTBEAT_REPLY: u8 flags (WIRE_CHUNK_HB_*),
+     *   u32 n (<= CAIRN_CHUNK_CMDS_MAX), n x CMD, where
+     *   CMD = u64 id, u8 kind (enum wire_chunk_cmd_kind), u64 chunk,
+     *         u64 version, u32 length, str16 source (REPLICATE: the CHUNK_ADDR
+     *         to pull from; else empty).
+     * Commands are idempotent and resent in every reply until acked, so a
+     * lost reply or a leader change loses none. ids with bit 63 clear are
+     * meta outbox records (replicated); bit 63 set marks a REPLICATE planned
+     * by the current leader (soft state: a new leader plans again). A node
+     * the leader does not know as up gets CAIRN_ENOENT: register again. */
+    WIRE_CHUNK_HEARTBEAT = 98,
+    WIRE_CHUNK_HEARTBEAT_REPLY = 99,
+
+    /* CHUNK_REPORT: the full list of versions held, sent after every
+     * registration, in one or more pieces:
+     *   u32 node, u8 flags (WIRE_CHUNK_REPORT_FIRST | _LAST),
+     *   u32 n (<= CAIRN_CHUNK_REPORT_MAX), n x (u64 chunk, u64 version,
+     *   u32 length, u8 staged (0/1)), entries sorted by (chunk, version).
+     * The leader compares it with the chunk table and has stale, unknown and
+     * orphaned versions deleted (through the outbox).
+     * CHUNK_REPORT_REPLY: u32 n_stale (versions this piece found stale). */
+    WIRE_CHUNK_REPORT = 100,
+    WIRE_CHUNK_REPORT_REPLY = 101,
+
+    /* Client (or an upstream replica) -> chunk server. */
+
+    /* CHUNK_WRITE: one piece of a new version, and the rest of the chain:
+     *   u64 chunk, u64 version (the staged version CHUNK_ALLOC named),
+     *   u64 base_version (0: the new version starts empty; else the committed
+     *     version it is a copy of, for writes of part of a chunk),
+     *   u64 offset, u8 flags (WIRE_CHUNK_WRITE_FLUSH: fdatasync before the
+     *     reply), u64 token (fencing token of the writer's lock, 0 = none:
+     *     a chunk server refuses a token older than one it has seen for the
+     *     chunk with CAIRN_FENCED),
+     *   u8 n_chain (0..CAIRN_GOAL_MAX - 1), CHUNK_ADDR chain[n_chain] (the
+     *     replicas after this one, in order),
+     *   bytes data (1..CAIRN_CHUNK_IO_MAX; offset + len <= CAIRN_CHUNK_SIZE;
+     *     empty allowed only with FLUSH).
+     * The first write of a version stages it (from base_version). Each replica
+     * forwards the piece to chain[0] with chain[1..] before its own write
+     * completes, then replies once both are done.
+     * CHUNK_WRITE_REPLY: u8 n (1 + n_chain), i32 status[n]: this replica's
+     * result, then each later replica's in chain order (CAIRN_UNAVAILABLE
+     * when unreachable). The error reply form is used only for a request
+     * that could not be decoded. */
+    WIRE_CHUNK_WRITE = 102,
+    WIRE_CHUNK_WRITE_REPLY = 103,
+
+    /* CHUNK_READ: u64 chunk, u64 version, u64 offset, u32 len
+     *   (1..CAIRN_CHUNK_IO_MAX), u8 flags (WIRE_CHUNK_READ_STAGED: read a
+     *   staged version; replication of data not yet committed).
+     * CHUNK_READ_REPLY: u64 length (of the version), bytes data (the range
+     *   clipped to length; holes read as zeros).
+     * Errors: CAIRN_STALEVERSION (version not held), CAIRN_CORRUPT (a block
+     * failed its CRC: the bytes are never sent; the server reports it to the
+     * metadata leader itself), CAIRN_EINVAL. */
+    WIRE_CHUNK_READ = 104,
+    WIRE_CHUNK_READ_REPLY = 105,
+
+    /* CHUNK_STATUS (any -> chunk server): empty.
+     * CHUNK_STATUS_REPLY: u32 node (0 until registered), CHUNK_ADDR addr,
+     *   str16 label, u8 registered (0/1), str16 leader (metadata address in
+     *   use, may be empty), u64 capacity, u64 used, u64 chunks (committed),
+     *   u64 staged, u64 cmds_done, u64 replicated, u64 scrub_passes,
+     *   u64 scrub_bytes, u64 bad_found, u64 writes, u64 reads. */
+    WIRE_CHUNK_STATUS = 106,
+    WIRE_CHUNK_STATUS_REPLY = 107,
+
+    /* CHUNK_DRAIN (admin -> metadata leader): u32 node, u8 on (1: start
+     * draining; 0: back to up). CHUNK_DRAIN_REPLY: empty. */
+    WIRE_CHUNK_DRAIN = 108,
+    WIRE_CHUNK_DRAIN_REPLY = 109,
 };
 
 #define WIRE_ERROR_MSG_MAX 1024u
 #define WIRE_NONCE_SIZE 32u
 #define WIRE_MAC_SIZE 32u
 #define WIRE_CLIENT_NAME_MAX 64u
+
+/* CHUNK_HEARTBEAT_REPLY flags. */
+#define WIRE_CHUNK_HB_REPORT 0x1u /* send a full CHUNK_REPORT (the leader has none since it led) */
+/* CHUNK_REPORT flags: a full report is the pieces FIRST .. LAST (one piece may be both). */
+#define WIRE_CHUNK_REPORT_FIRST 0x1u
+#define WIRE_CHUNK_REPORT_LAST 0x2u
+/* CHUNK_WRITE flags. */
+#define WIRE_CHUNK_WRITE_FLUSH 0x1u
+/* CHUNK_READ flags. */
+#define WIRE_CHUNK_READ_STAGED 0x1u
+
+/* Commands of CHUNK_HEARTBEAT_REPLY; 1..4 equal enum meta_outbox_kind. */
+enum wire_chunk_cmd_kind {
+    WIRE_CHUNK_CMD_COMMIT = 1,    /* make `version` current (chunk_commit) */
+    WIRE_CHUNK_CMD_DROP = 2,      /* discard staged `version` (chunk_abort) */
+    WIRE_CHUNK_CMD_DELETE = 3,    /* delete every version <= `version` */
+    WIRE_CHUNK_CMD_TRUNCATE = 4,  /* cut committed `version` to `length` bytes */
+    WIRE_CHUNK_CMD_REPLICATE = 5, /* pull committed `version` from `source`, commit it */
+};
+#define WIRE_CHUNK_CMD_KIND_MAX 5u
+/* Bit 63 of a command id: a leader-planned REPLICATE (not an outbox record). */
+#define WIRE_CHUNK_CMD_SOFT (1ull << 63)
 
 #endif

@@ -33,7 +33,10 @@
  * port between its restarts. */
 #define PORT_LO 20000u
 #define PORT_HI 32000u
-#define STATUS_POLL_MS 300u
+/* A status answer computes the digest of the whole state (O(files): about
+ * a second for millions of files), so its deadline is generous; nodes known
+ * to be dead or paused are not asked. */
+#define STATUS_POLL_MS 3000u
 #define POLL_GAP_MS 50u
 #define START_TRIES 3
 
@@ -255,6 +258,10 @@ int cluster_node_spawn(struct cluster *c, uint32_t i)
     }
     if (n->join)
         argv[a++] = (char *)"--join";
+    for (size_t k = 0; c->o.meta_args && c->o.meta_args[k]; k++) {
+        CAIRN_ASSERT(a + 1 < (int)CAIRN_ARRAY_LEN(argv));
+        argv[a++] = (char *)c->o.meta_args[k];
+    }
     argv[a] = NULL;
     reg_install();
     pid_t pid = spawn(c->bin, argv, n->log);
@@ -481,14 +488,23 @@ static int slot_of(const struct cluster *c, uint64_t id)
 
 /* One look at the group: the slot of a leader followed by a majority of its
  * voters in its term, or -1. */
-static int leader_once(struct cluster *c)
+static int leader_once(struct cluster *c, int verbose)
 {
     struct cluster_status st[CLUSTER_NODES_MAX];
-    int ok[CLUSTER_NODES_MAX] = {0};
-    for (uint32_t i = 0; i < c->n_nodes; i++)
-        ok[i] = node_usable(c, i) && cluster_status(c, i, &st[i], STATUS_POLL_MS) == 0;
+    int rc[CLUSTER_NODES_MAX];
+    for (uint32_t i = 0; i < c->n_nodes; i++) {
+        rc[i] = node_usable(c, i) ? cluster_status(c, i, &st[i], STATUS_POLL_MS) : CAIRN_ESTALE;
+        if (verbose && rc[i] == 0)
+            fprintf(stderr,
+                    "cluster: node %" PRIu64 ": role %d term %" PRIu64 " leader %" PRIu64
+                    " applied %" PRIu64 "\n",
+                    st[i].id, st[i].role, st[i].term, st[i].leader, st[i].applied);
+        else if (verbose)
+            fprintf(stderr, "cluster: node %" PRIu64 ": %s\n", c->nodes[i].id,
+                    rc[i] == CAIRN_ESTALE ? "not running" : cairn_err_name(rc[i]));
+    }
     for (uint32_t l = 0; l < c->n_nodes; l++) {
-        if (!ok[l] || st[l].role != RAFT_LEADER)
+        if (rc[l] != 0 || st[l].role != RAFT_LEADER)
             continue;
         uint32_t voters = 0, agree = 0;
         for (uint32_t k = 0; k < st[l].n_members; k++) {
@@ -496,7 +512,7 @@ static int leader_once(struct cluster *c)
                 continue;
             voters++;
             int s = slot_of(c, st[l].members[k].id);
-            agree += s >= 0 && ok[s] && st[s].leader == st[l].id && st[s].term == st[l].term;
+            agree += s >= 0 && rc[s] == 0 && st[s].leader == st[l].id && st[s].term == st[l].term;
         }
         if (voters > 0 && agree >= voters / 2 + 1)
             return (int)l;
@@ -508,11 +524,13 @@ int cluster_wait_leader(struct cluster *c, uint32_t timeout_ms)
 {
     uint64_t end = time_mono_ms() + timeout_ms;
     do {
-        int l = leader_once(c);
+        int l = leader_once(c, 0);
         if (l >= 0)
             return l;
         cluster_run_for(c, POLL_GAP_MS);
     } while (time_mono_ms() < end);
+    fprintf(stderr, "cluster: no leader after %u ms; last look:\n", timeout_ms);
+    leader_once(c, 1);
     return CAIRN_ETIMEDOUT;
 }
 
@@ -550,6 +568,29 @@ int cluster_wait_converged(struct cluster *c, uint32_t mask, uint32_t timeout_ms
         cluster_run_for(c, POLL_GAP_MS);
     } while (time_mono_ms() < end);
     return CAIRN_ETIMEDOUT;
+}
+
+int cluster_wait_caught_up(struct cluster *c, uint32_t i, uint32_t timeout_ms)
+{
+    uint64_t end = time_mono_ms() + timeout_ms;
+    int l = cluster_wait_leader(c, timeout_ms);
+    if (l < 0)
+        return l;
+    struct cluster_status st;
+    int rc = cluster_status(c, (uint32_t)l, &st, STATUS_POLL_MS);
+    if (rc)
+        return rc;
+    uint64_t target = st.commit;
+    for (;;) {
+        if (!node_alive(c, i))
+            return CAIRN_EIO;
+        rc = cluster_status(c, i, &st, STATUS_POLL_MS);
+        if (rc == 0 && st.applied >= target)
+            return 0;
+        if (time_mono_ms() >= end)
+            return CAIRN_ETIMEDOUT;
+        cluster_run_for(c, POLL_GAP_MS);
+    }
 }
 
 /* --- membership ------------------------------------------------------------- */
@@ -733,6 +774,7 @@ int cluster_start(struct cluster *c, const char *dir, const struct cluster_opts 
 
 void cluster_stop(struct cluster *c)
 {
+    cluster_chunks_stop(c);
     kill_all(c);
     close_rpcs(c);
     if (c->own) {
@@ -747,3 +789,18 @@ void cluster_stop(struct cluster *c)
     }
     rpc_secret_wipe(&c->secret);
 }
+
+/* --- shared with cluster_chunks.c ----------------------------------------------- */
+
+pid_t cluster_proc_spawn(const char *bin, char *const argv[], const char *log)
+{
+    reg_install();
+    pid_t pid = spawn(bin, argv, log);
+    if (pid > 0)
+        reg_add(pid);
+    return pid;
+}
+
+void cluster_proc_reaped(pid_t pid) { reg_del(pid); }
+
+int cluster_port_pick(struct cluster *c, char *addr, size_t len) { return port_pick(c, addr, len); }

@@ -53,6 +53,7 @@ struct cluster_opts {
     uint64_t snapshot_every; /* 0 = the daemon's default */
     const char *log_level;   /* NULL = "info" */
     uint64_t seed;           /* port choice */
+    const char *const *meta_args; /* extra flags of every `cairn meta`: NULL-terminated */
 };
 
 struct cluster_node {
@@ -63,6 +64,34 @@ struct cluster_node {
     pid_t pid; /* 0 when not running */
     int paused;
     int join; /* started with --join: not one of the initial peers */
+    struct rpc_client *rpc;
+};
+
+/* --- chunk servers (tests/lib/cluster_chunks.c) ---------------------------- */
+
+#define CLUSTER_CHUNKS_MAX 8
+/* scrub_rate value that turns the scrubber off. */
+#define CLUSTER_SCRUB_OFF UINT64_MAX
+
+/* Settings of one `cairn chunk` (zero fields: the daemon's defaults). */
+struct cluster_chunk_opts {
+    uint32_t heartbeat_ms;
+    uint64_t scrub_rate; /* bytes/s; CLUSTER_SCRUB_OFF: no scrubbing */
+    uint32_t scrub_ms;
+    uint64_t capacity;     /* bytes offered (the daemon refuses writes beyond) */
+    const char *label;     /* rack label, copied; NULL = none */
+    const char *log_level; /* NULL = "info" */
+};
+
+struct cluster_chunk {
+    char addr[CAIRN_MEMBER_ADDR_MAX + 1];
+    char data[CLUSTER_PATH_MAX];
+    char log[CLUSTER_PATH_MAX];
+    char label[CAIRN_NODE_LABEL_MAX + 1];
+    struct cluster_chunk_opts o;
+    uint32_t node; /* registry id, known once it registered */
+    pid_t pid;     /* 0 when not running */
+    int paused;
     struct rpc_client *rpc;
 };
 
@@ -79,6 +108,8 @@ struct cluster {
     uv_loop_t own_loop;
     int own;
     struct prng ports;
+    uint32_t n_chunks; /* chunk-server slots in use (cluster_chunks.c) */
+    struct cluster_chunk chunks[CLUSTER_CHUNKS_MAX];
 };
 
 struct cluster_member {
@@ -136,6 +167,11 @@ int cluster_wait_leader(struct cluster *c, uint32_t timeout_ms);
  * running) report the same applied index and digest; *digest set. */
 int cluster_wait_converged(struct cluster *c, uint32_t mask, uint32_t timeout_ms, uint64_t *digest);
 
+/* Wait until node i has applied everything the leader had committed when
+ * the wait began (cheaper than a digest comparison on a large state, where
+ * the periodic META_TICK entries keep the applied indexes moving). */
+int cluster_wait_caught_up(struct cluster *c, uint32_t i, uint32_t timeout_ms);
+
 /* A membership change through the leader (op: enum raft_conf_op), retried
  * on NOTLEADER until timeout_ms; addr may be NULL for a removal. */
 int cluster_member_change(struct cluster *c, uint8_t op, uint64_t node, const char *addr,
@@ -146,5 +182,63 @@ int cluster_node_new_join(struct cluster *c, uint32_t timeout_ms);
 
 /* Run the harness loop for about ms (clients on it make progress). */
 void cluster_run_for(struct cluster *c, uint32_t ms);
+
+/* --- chunk servers (tests/lib/cluster_chunks.c) ------------------------------
+ * `cairn chunk` processes given every metadata address, each with a port, a
+ * data directory dir/cs/cK and a log dir/cs/cK.log; stopped by pid like the
+ * metadata nodes (cluster_stop() stops them too). */
+
+/* Start a new chunk server (o may be NULL) and wait until it has registered
+ * with the metadata leader. Returns its slot or an error. */
+int cluster_chunk_add(struct cluster *c, const struct cluster_chunk_opts *o, uint32_t timeout_ms);
+/* Process control by slot, as the cluster_node_* calls. spawn restarts a
+ * stopped server with the same port and data directory. */
+int cluster_chunk_spawn(struct cluster *c, uint32_t i);
+void cluster_chunk_kill(struct cluster *c, uint32_t i);
+int cluster_chunk_term(struct cluster *c, uint32_t i);
+void cluster_chunk_pause(struct cluster *c, uint32_t i);
+void cluster_chunk_resume(struct cluster *c, uint32_t i);
+/* Wait until slot i answers CHUNK_STATUS as registered (sets its node id). */
+int cluster_chunk_wait_ready(struct cluster *c, uint32_t i, uint32_t timeout_ms);
+/* SIGKILL every chunk server and close their status clients. */
+void cluster_chunks_stop(struct cluster *c);
+void cluster_chunk_log_tail(const struct cluster *c, uint32_t i, size_t bytes);
+int cluster_chunk_log_has(const struct cluster *c, uint32_t i, const char *text);
+/* The slot of registry node id `node`, or -1. */
+int cluster_chunk_slot(const struct cluster *c, uint32_t node);
+
+/* CHUNK_STATUS_REPLY with its strings copied. */
+struct cluster_chunk_status {
+    uint32_t node;
+    int registered;
+    char addr[CAIRN_NODE_ADDR_MAX + 1];
+    char leader[CAIRN_MEMBER_ADDR_MAX + 1];
+    uint64_t capacity, used, chunks, staged, cmds_done, replicated;
+    uint64_t scrub_passes, scrub_bytes, bad_found, writes, reads;
+};
+int cluster_chunk_status(struct cluster *c, uint32_t i, struct cluster_chunk_status *out,
+                         uint32_t timeout_ms);
+
+/* A version file of a chunk on a server's disk. */
+struct cluster_chunk_file {
+    uint64_t version;
+    int staged; /* 1: a staged (uncommitted) version */
+    char path[CLUSTER_PATH_MAX + 320];
+};
+/* The version files of chunk on slot i (committed and staged), into
+ * out[0..max); *n is how many exist (may exceed max). */
+int cluster_chunk_versions(const struct cluster *c, uint32_t i, uint64_t chunk,
+                           struct cluster_chunk_file *out, size_t max, size_t *n);
+/* Flip one byte of data block `block` of the committed `version` of chunk on
+ * slot i's disk, behind the server's back (CAIRN_ENOENT: not there;
+ * CAIRN_ERANGE: the file holds no bytes of that block). */
+int cluster_chunk_corrupt(const struct cluster *c, uint32_t i, uint64_t chunk, uint64_t version,
+                          uint32_t block);
+
+/* For cluster_chunks.c: start a process logged to `log` and registered for
+ * the kill-at-exit handlers; forget a reaped one; a free loopback port. */
+pid_t cluster_proc_spawn(const char *bin, char *const argv[], const char *log);
+void cluster_proc_reaped(pid_t pid);
+int cluster_port_pick(struct cluster *c, char *addr, size_t len);
 
 #endif

@@ -89,12 +89,43 @@ static void print_stats(const struct sim_stats *s)
            (ull)s->ops_unknown, (ull)s->reads_ok);
 }
 
+/* Failures counted by the invariant they broke, for the summary. */
+#define SIM_FAIL_KINDS 16u
+struct fail_tally {
+    char inv[SIM_FAIL_KINDS][64];
+    uint64_t count[SIM_FAIL_KINDS];
+    uint64_t first_seed[SIM_FAIL_KINDS];
+};
+
+static void tally_add(struct fail_tally *t, const char *inv, uint64_t seed)
+{
+    for (unsigned k = 0; k < SIM_FAIL_KINDS; k++) {
+        if (t->count[k] == 0) {
+            snprintf(t->inv[k], sizeof t->inv[k], "%s", inv);
+            t->first_seed[k] = seed;
+        }
+        if (strcmp(t->inv[k], inv) == 0) {
+            t->count[k]++;
+            return;
+        }
+    }
+}
+
+static void tally_print(const struct fail_tally *t)
+{
+    for (unsigned k = 0; k < SIM_FAIL_KINDS && t->count[k]; k++)
+        printf("  %llu failed on %s (first: make sim SEED=%llu)\n", (ull)t->count[k], t->inv[k],
+               (ull)t->first_seed[k]);
+}
+
 /* Seeds from..from+count-1; returns the number that failed. Wall-clock time
  * is only reported, never used by a run. */
 static uint64_t run_seeds(uint64_t from, uint64_t count, int keep_going)
 {
     uint64_t t0 = time_mono_ns(), failed = 0, done = 0;
     struct sim_stats st = {0};
+    struct fail_tally tally;
+    memset(&tally, 0, sizeof tally);
     for (uint64_t s = from; s < from + count; s++) {
         struct sim_opts o = {.seed = s};
         struct sim_result res;
@@ -102,6 +133,7 @@ static uint64_t run_seeds(uint64_t from, uint64_t count, int keep_going)
         done++;
         if (rc) {
             failed++;
+            tally_add(&tally, res.inv, s);
             printf("seed %llu FAILED: %s (replay: make sim SEED=%llu)\n", (ull)s, res.inv, (ull)s);
             if (!keep_going)
                 break;
@@ -114,6 +146,7 @@ static uint64_t run_seeds(uint64_t from, uint64_t count, int keep_going)
     printf("sim: seeds %llu..%llu: %llu run, %llu passed, %llu failed in %.1f s (%.1f ms/seed)\n",
            (ull)from, (ull)(from + count - 1), (ull)done, (ull)(done - failed), (ull)failed, secs,
            done ? secs * 1000.0 / (double)done : 0.0);
+    tally_print(&tally);
     print_stats(&st);
     return failed;
 }

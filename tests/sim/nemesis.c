@@ -4,8 +4,8 @@
  * healing the network, crashing a node (it restarts after a drawn downtime),
  * crashing the leader, a membership change (add a learner, which starts a
  * spare or brings a removed node back, or add a voter straight; promote a
- * learner; remove a voter or learner, the leader included), a leadership transfer, or skewing a node's
- * clock (slower or faster ticks) for a while.
+ * learner; remove a voter or learner, the leader included), a leadership transfer, or skewing a
+ * node's clock (slower or faster ticks) for a while.
  */
 #include "cairn_errors.h"
 #include "common/assert.h"

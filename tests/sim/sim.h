@@ -11,12 +11,12 @@
  * clock, so a seed replays bit for bit. README.md in this folder describes
  * the fault model.
  *
- * Files: world.c (nodes, disks, the ready/sync loop and the phases of a
- * run), net.c (network), kv.c (the state machine), client.c (clients and
- * their history), nemesis.c (faults, membership changes, transfers),
- * check.c (invariant checkers), trace.c (event trace, failure reports),
- * main.c (command line and test cases), selftest.c (one case per checker
- * proving it catches a violation).
+ * Files: world.c (nodes, the ready/sync loop and the phases of a run),
+ * disk.c (durable and unsynced state of a node), net.c (network), kv.c (the
+ * state machine), client.c (clients and their history), nemesis.c (faults,
+ * membership changes, transfers), check.c (invariant checkers), trace.c
+ * (event trace, failure reports), main.c (command line and test cases),
+ * selftest.c (one case per checker proving it catches a violation).
  *
  * Memory: the world owns everything it holds (message copies, disk copies,
  * the history); sim_run() frees it all before it returns. Single-threaded.
@@ -197,8 +197,8 @@ struct sim_node {
     uint64_t leader;
     uint64_t commit;
     uint64_t commit_checked; /* commits up to here compared with the record */
-    /* Committed entries 1..hold are in this node's durable log or snapshot:
-     * they must stay there. */
+    /* Entries 1..hold are committed, known committed by this node, and in
+     * its durable log or snapshot: they must stay there. */
     uint64_t hold;
 };
 
@@ -246,6 +246,9 @@ struct sim_client {
 /* What is known about the committed entry at one index. */
 struct sim_rec {
     uint64_t term; /* 0: not known yet */
+    /* It was committed in this term or earlier (the lowest current term of
+     * a node seen knowing it committed; 0: not known yet). */
+    uint64_t commit_term;
     uint64_t hash;
     uint64_t digest;
     uint8_t applied; /* hash and digest are known */

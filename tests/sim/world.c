@@ -246,6 +246,8 @@ void sim_node_start(struct sim_world *w, struct sim_node *n)
     n->leader = RAFT_NONE;
     n->commit = 0;
     n->commit_checked = d->snap.index;
+    /* What it knows committed now is what its disk says. */
+    n->hold = CAIRN_MIN(n->hold, CAIRN_MAX(d->hs.commit, d->snap.index));
     trace_ev(w, fresh ? SIM_EV_START : SIM_EV_RESTART, n->id, 0, 0, d->hs.term, d->hs.commit,
              d->snap.index, disk_last(d));
     if (d->snap.index > 0)
@@ -290,6 +292,7 @@ static void corrupt_on_leader(struct sim_world *w, struct sim_node *n)
         uint64_t i = w->chk.max_commit + 1;
         struct sim_rec *rec = chk_rec(w, i);
         rec->term = raft_term_at(n->r, i) + 1;
+        rec->commit_term = 1;
         w->chk.max_commit = i;
         trace_ev(w, SIM_EV_CORRUPT, n->id, 0, 0, i, rec->term, 0, 0);
     }

@@ -103,8 +103,7 @@ static inline void tc_corrupt(const struct tc *t, uint64_t id, uint64_t version,
     CHECK_OK(faultfs_corrupt(path, off, mask));
 }
 
-/* --- the model: a sparse copy of one version's bytes
- * -------------------------------------- */
+/* --- the model: a sparse copy of one version's bytes ------------------------------------------ */
 
 struct model {
     uint8_t *blocks[CHUNK_BLOCKS]; /* NULL: zeros */

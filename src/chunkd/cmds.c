@@ -1,0 +1,340 @@
+/*
+ * cmds.c: the metadata leader's commands on a chunk server (docs/chunkd.md):
+ * COMMIT, DROP, DELETE (every version up to the one named), TRUNCATE and
+ * REPLICATE (pull a committed version from a peer, commit it here). Each
+ * runs in its chunk's order (queue.c) and is idempotent, because the leader
+ * resends until the ack is in the log.
+ *
+ * TRUNCATE keeps a committed version's number while cutting its bytes, which
+ * the store cannot do in place (committed files are immutable). It goes
+ * through a scratch copy under chunk id | CHUNKD_TMP_BIT: copy the kept
+ * bytes there and commit it, replace the version from it, drop it. A crash
+ * at any point leaves either the original or a committed scratch copy from
+ * which cmds_recover() finishes the job at the next start.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn_errors.h"
+#include "common/assert.h"
+#include "common/log.h"
+#include "chunkd/chunkd_int.h"
+
+struct cop {
+    struct op op;
+    struct job job;
+    struct wire_chunk_cmd c;
+    char source[CAIRN_NODE_ADDR_MAX + 1];
+    uint64_t off;     /* REPLICATE: next byte to pull */
+    uint8_t *data;    /* REPLICATE: the piece being written */
+    uint32_t data_len;
+    int fail;         /* REPLICATE: the error that ends it */
+};
+
+/* The committed version of a chunk here (0: none). */
+static uint64_t committed_of(struct chunk_store *s, uint64_t id, uint64_t *length)
+{
+    struct chunk_info v[1 + CAIRN_CHUNK_STAGED_MAX];
+    size_t n;
+    chunk_stat(s, id, v, &n);
+    if (n && !v[0].staged) {
+        if (length)
+            *length = v[0].length;
+        return v[0].version;
+    }
+    return 0;
+}
+
+/* Copy [0, len) of version v of chunk src into the staged version v of dst,
+ * then flush it. */
+static int copy_version(struct chunk_store *s, uint64_t src, uint64_t dst, uint64_t v,
+                        uint64_t len)
+{
+    uint8_t *buf = malloc(CAIRN_CHUNK_IO_MAX);
+    if (!buf)
+        return CAIRN_ENOMEM;
+    int rc = 0;
+    for (uint64_t off = 0; rc == 0 && off < len; off += CAIRN_CHUNK_IO_MAX) {
+        size_t n = (size_t)CAIRN_MIN((uint64_t)CAIRN_CHUNK_IO_MAX, len - off);
+        struct chunk_read_result res;
+        rc = chunk_read(s, src, v, off, buf, n, 0, &res);
+        if (rc == 0 && res.got != n)
+            rc = CAIRN_EIO;
+        if (rc == 0)
+            rc = chunk_write(s, dst, v, off, buf, n);
+    }
+    free(buf);
+    return rc ? rc : chunk_flush(s, dst, v);
+}
+
+/* Replace version v of id by the committed scratch copy, then drop it. */
+static int truncate_finish(struct chunk_store *s, uint64_t id, uint64_t v)
+{
+    uint64_t tmp = id | CHUNKD_TMP_BIT, len = 0;
+    if (committed_of(s, tmp, &len) != v)
+        return CAIRN_STALEVERSION;
+    int rc = chunk_delete(s, id, v);
+    if (rc == 0)
+        rc = chunk_stage(s, id, v, 0);
+    if (rc == 0)
+        rc = copy_version(s, tmp, id, v, len);
+    if (rc == 0)
+        rc = chunk_commit(s, id, v);
+    if (rc == 0)
+        rc = chunk_delete(s, tmp, 0);
+    return rc;
+}
+
+static int truncate_version(struct chunk_store *s, uint64_t id, uint64_t v, uint64_t len)
+{
+    uint64_t cur_len = 0, cur = committed_of(s, id, &cur_len);
+    if (cur > v)
+        return 0; /* a newer version replaced it: nothing to cut */
+    if (cur != v)
+        return CAIRN_STALEVERSION;
+    if (cur_len <= len)
+        return 0; /* already cut (a resent command) */
+    uint64_t tmp = id | CHUNKD_TMP_BIT;
+    int rc = chunk_delete(s, tmp, 0);
+    if (rc == 0)
+        rc = chunk_stage(s, tmp, v, 0);
+    if (rc == 0)
+        rc = copy_version(s, id, tmp, v, len);
+    if (rc == 0)
+        rc = chunk_commit(s, tmp, v);
+    if (rc) {
+        chunk_delete(s, tmp, 0);
+        return rc;
+    }
+    return truncate_finish(s, id, v);
+}
+
+int cmds_recover(struct chunkd *cd)
+{
+    struct chunk_info *v;
+    size_t n;
+    int rc = chunk_list(cd->store, &v, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!(v[i].id & CHUNKD_TMP_BIT))
+            continue;
+        uint64_t id = v[i].id & ~CHUNKD_TMP_BIT;
+        if (v[i].staged) {
+            rc = chunk_delete(cd->store, v[i].id, v[i].version);
+        } else {
+            LOG_INFO(CHUNKD_SUBSYS, "finishing the truncation of chunk %" PRIu64 " version %" PRIu64,
+                     id, v[i].version);
+            rc = truncate_finish(cd->store, id, v[i].version);
+        }
+    }
+    free(v);
+    return rc;
+}
+
+/* Every version of id up to v goes (a stale or unreferenced copy). */
+static int delete_upto(struct chunk_store *s, uint64_t id, uint64_t v)
+{
+    struct chunk_info vs[1 + CAIRN_CHUNK_STAGED_MAX];
+    size_t n;
+    chunk_stat(s, id, vs, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (vs[i].version <= v) {
+            int r = chunk_delete(s, id, vs[i].version);
+            rc = rc ? rc : r;
+        }
+    return rc;
+}
+
+static void simple_work(struct job *j)
+{
+    struct cop *k = j->arg;
+    struct chunk_store *s = k->op.cd->store;
+    const struct wire_chunk_cmd *c = &k->c;
+    int rc;
+    switch (c->kind) {
+    case WIRE_CHUNK_CMD_COMMIT:
+        rc = chunk_commit(s, c->chunk, c->version);
+        if (rc == CAIRN_STALEVERSION && committed_of(s, c->chunk, NULL) > c->version)
+            rc = 0; /* superseded by a newer commit */
+        break;
+    case WIRE_CHUNK_CMD_DROP:
+        rc = chunk_abort(s, c->chunk, c->version);
+        break;
+    case WIRE_CHUNK_CMD_DELETE:
+        rc = delete_upto(s, c->chunk, c->version);
+        break;
+    case WIRE_CHUNK_CMD_TRUNCATE:
+        rc = truncate_version(s, c->chunk, c->version, c->length);
+        break;
+    default:
+        rc = CAIRN_EINVAL;
+    }
+    j->rc = rc;
+}
+
+static void cop_finish(struct cop *k, int rc)
+{
+    struct chunkd *cd = k->op.cd;
+    if (rc)
+        LOG_WARN(CHUNKD_SUBSYS, "command %" PRIu64 " (kind %u) chunk=%" PRIu64 " version=%" PRIu64
+                 ": %s", k->c.id, k->c.kind, k->c.chunk, k->c.version, cairn_err_name(rc));
+    link_cmd_done(cd, k->c.id, rc);
+    cq_done(cd, &k->op);
+    free(k->data);
+    free(k);
+}
+
+static void simple_after(struct job *j) { cop_finish(j->arg, j->rc); }
+
+/* --- REPLICATE ------------------------------------------------------------------------------ */
+
+static void repl_pull(struct cop *k);
+
+static void repl_end_work(struct job *j)
+{
+    struct cop *k = j->arg;
+    struct chunk_store *s = k->op.cd->store;
+    if (k->fail) {
+        chunk_abort(s, k->c.chunk, k->c.version);
+        j->rc = k->fail;
+        return;
+    }
+    j->rc = chunk_flush(s, k->c.chunk, k->c.version);
+    if (j->rc == 0)
+        j->rc = chunk_commit(s, k->c.chunk, k->c.version);
+}
+
+static void repl_end_after(struct job *j)
+{
+    struct cop *k = j->arg;
+    if (j->rc == 0) {
+        k->op.cd->counters.replicated++;
+        LOG_INFO(CHUNKD_SUBSYS, "replicated chunk=%" PRIu64 " version=%" PRIu64 " from=%s bytes=%u",
+                 k->c.chunk, k->c.version, k->source, k->c.length);
+    }
+    cop_finish(k, j->rc);
+}
+
+/* Finish: flush and commit, or (fail set) drop what was staged. */
+static void repl_end(struct cop *k, int fail)
+{
+    k->fail = fail;
+    k->job = (struct job){.work = repl_end_work, .after = repl_end_after, .arg = k};
+    job_start(k->op.cd, &k->job);
+}
+
+static void repl_write_work(struct job *j)
+{
+    struct cop *k = j->arg;
+    j->rc = chunk_write(k->op.cd->store, k->c.chunk, k->c.version, k->off, k->data, k->data_len);
+}
+
+static void repl_write_after(struct job *j)
+{
+    struct cop *k = j->arg;
+    if (j->rc) {
+        repl_end(k, j->rc);
+        return;
+    }
+    k->off += k->data_len;
+    repl_pull(k);
+}
+
+static void repl_read_cb(struct rpc_client *c, int status, const struct rpc_msg *reply, void *arg)
+{
+    struct cop *k = arg;
+    struct wire_chunk_read_reply r;
+    uint32_t want = (uint32_t)CAIRN_MIN((uint64_t)CAIRN_CHUNK_IO_MAX, k->c.length - k->off);
+    if (status == 0 && wire_chunk_read_reply_decode(reply->payload, reply->len, &r))
+        status = CAIRN_BADMSG;
+    if (status == 0 && (r.length != k->c.length || r.data.len != want))
+        status = CAIRN_STALEVERSION; /* the source holds another length: not that version */
+    if (status == 0 && k->op.cd->stopping)
+        status = CAIRN_SHUTDOWN;
+    if (status) {
+        repl_end(k, status);
+        return;
+    }
+    memcpy(k->data, r.data.p, want);
+    k->data_len = want;
+    k->job = (struct job){.work = repl_write_work, .after = repl_write_after, .arg = k};
+    job_start(k->op.cd, &k->job);
+}
+
+/* The next piece from the source (its CRCs are verified there; the frame's
+ * CRC covers the trip; chunk_write makes ours). */
+static void repl_pull(struct cop *k)
+{
+    struct chunkd *cd = k->op.cd;
+    if (k->off >= k->c.length) {
+        repl_end(k, 0);
+        return;
+    }
+    struct wire_chunk_read m = {
+        k->c.chunk, k->c.version, k->off,
+        (uint32_t)CAIRN_MIN((uint64_t)CAIRN_CHUNK_IO_MAX, k->c.length - k->off), 0};
+    struct rpc_client *c = peer_get(cd, (const uint8_t *)k->source, strlen(k->source));
+    buf_reset(&cd->scratch);
+    int rc = c ? wire_chunk_read_encode(&cd->scratch, &m) : CAIRN_UNAVAILABLE;
+    if (rc == 0)
+        rc = rpc_call(c, WIRE_CHUNK_READ, cd->scratch.data, cd->scratch.len, CHUNKD_CALL_MS,
+                      repl_read_cb, k);
+    if (rc)
+        repl_end(k, rc);
+}
+
+static void repl_stage_work(struct job *j)
+{
+    struct cop *k = j->arg;
+    struct chunk_store *s = k->op.cd->store;
+    uint64_t cur = committed_of(s, k->c.chunk, NULL);
+    if (cur == k->c.version) {
+        j->rc = 1; /* held already: a resent command */
+        return;
+    }
+    if (cur > k->c.version) {
+        j->rc = CAIRN_STALEVERSION;
+        return;
+    }
+    chunk_abort(s, k->c.chunk, k->c.version); /* a copy an earlier attempt left */
+    j->rc = chunk_stage(s, k->c.chunk, k->c.version, 0);
+}
+
+static void repl_stage_after(struct job *j)
+{
+    struct cop *k = j->arg;
+    if (j->rc == 1)
+        cop_finish(k, 0);
+    else if (j->rc)
+        cop_finish(k, j->rc);
+    else if (!(k->data = malloc(CAIRN_CHUNK_IO_MAX)))
+        repl_end(k, CAIRN_ENOMEM);
+    else
+        repl_pull(k);
+}
+
+static void cmd_start(struct op *op)
+{
+    struct cop *k = (struct cop *)op;
+    if (k->c.kind == WIRE_CHUNK_CMD_REPLICATE)
+        k->job = (struct job){.work = repl_stage_work, .after = repl_stage_after, .arg = k};
+    else
+        k->job = (struct job){.work = simple_work, .after = simple_after, .arg = k};
+    job_start(op->cd, &k->job);
+}
+
+void cmd_exec(struct chunkd *cd, const struct wire_chunk_cmd *c)
+{
+    struct cop *k = calloc(1, sizeof *k);
+    if (!k)
+        return; /* not acked: the leader sends it again */
+    k->c = *c;
+    memcpy(k->source, c->source.p ? (const char *)c->source.p : "", c->source.len);
+    k->source[c->source.len] = 0;
+    k->c.source = (struct wire_bytes){NULL, 0};
+    k->op.cd = cd;
+    k->op.chunk = c->chunk;
+    k->op.start = cmd_start;
+    cq_push(cd, &k->op);
+}

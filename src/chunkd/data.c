@@ -1,0 +1,338 @@
+/*
+ * data.c: the data path of a chunk server (docs/chunkd.md): CHUNK_WRITE
+ * down a chain of replicas and CHUNK_READ with every block verified, plus
+ * the clients to peer chunk servers.
+ *
+ * A write piece is forwarded to the next replica as soon as it arrives,
+ * before this server's own write (pipelining); the reply waits for both and
+ * lists one status per replica. The local part runs in the chunk's order
+ * (queue.c), so a FLUSH piece is synced after every piece sent before it.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn_errors.h"
+#include "common/assert.h"
+#include "common/log.h"
+#include "chunkd/chunkd_int.h"
+
+/* --- peers --------------------------------------------------------------------------- */
+
+struct rpc_client *peer_get(struct chunkd *cd, const uint8_t *addr, size_t len)
+{
+    if (len == 0 || len > CAIRN_NODE_ADDR_MAX || cd->stopping)
+        return NULL;
+    for (size_t i = 0; i < cd->n_peers; i++)
+        if (strlen(cd->peers[i].addr) == len && memcmp(cd->peers[i].addr, addr, len) == 0)
+            return cd->peers[i].c;
+    if (cd->n_peers == cd->cap_peers) {
+        size_t cap = cd->cap_peers ? cd->cap_peers * 2 : 8;
+        struct peer *v = realloc(cd->peers, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        cd->peers = v;
+        cd->cap_peers = cap;
+    }
+    struct peer *p = &cd->peers[cd->n_peers];
+    memcpy(p->addr, addr, len);
+    p->addr[len] = 0;
+    const char *a = p->addr;
+    char name[WIRE_CLIENT_NAME_MAX + 1];
+    snprintf(name, sizeof name, "chunk-%" PRIu32 "@%.40s", cd->node, cd->cfg.listen);
+    struct rpc_client_cfg cc = {.name = name};
+    if (rpc_client_new(&cd->loop, &a, 1, &cd->secret, &cc, &p->c))
+        return NULL;
+    cd->n_peers++;
+    return p->c;
+}
+
+void peers_close(struct chunkd *cd)
+{
+    for (size_t i = 0; i < cd->n_peers; i++)
+        rpc_client_close(cd->peers[i].c);
+    free(cd->peers);
+    cd->peers = NULL;
+    cd->n_peers = cd->cap_peers = 0;
+}
+
+void chunkd_note_bad(struct chunkd *cd, uint64_t chunk, uint64_t version, uint32_t block, int err)
+{
+    LOG_WARN(CHUNKD_SUBSYS, "bad version chunk=%" PRIu64 " version=%" PRIu64 " block=%" PRIu32
+             " (%s)", chunk, version, block, cairn_err_name(err));
+    for (uint32_t i = 0; i < cd->n_bad; i++)
+        if (cd->bad[i].chunk == chunk && cd->bad[i].version == version)
+            return;
+    cd->counters.bad_found++;
+    if (cd->n_bad < CHUNKD_BAD_MAX)
+        cd->bad[cd->n_bad++] = (struct bad_rec){chunk, version, err < 0 ? err : CAIRN_CORRUPT};
+}
+
+/* --- CHUNK_WRITE ----------------------------------------------------------------------- */
+
+struct wop {
+    struct op op;
+    struct job job;
+    struct rpc_req *req;
+    uint8_t *payload; /* our copy: m points into it */
+    struct wire_chunk_write m;
+    int local_rc;
+    int local_done;
+    int fwd_done;
+    int32_t fwd[CAIRN_GOAL_MAX]; /* statuses of chain[0..n_chain) */
+};
+
+int chunkd_ensure_staged(struct chunkd *cd, uint64_t chunk, uint64_t version, uint64_t base)
+{
+    struct chunk_info v[1 + CAIRN_CHUNK_STAGED_MAX];
+    size_t n;
+    chunk_stat(cd->store, chunk, v, &n);
+    uint64_t committed = n && !v[0].staged ? v[0].version : 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].version == version)
+            return v[i].staged ? 0 : CAIRN_STALEVERSION; /* committed: not writable */
+    if (base && committed != base) {
+        int staged_base = 0;
+        for (size_t i = 0; i < n; i++)
+            staged_base |= v[i].staged && v[i].version == base;
+        /* A write based on `base` proves the metadata committed it (CHUNK_ALLOC
+         * bases a write on the committed version only): commit it here too if
+         * the leader's COMMIT has not arrived yet. */
+        if (!staged_base)
+            return CAIRN_STALEVERSION;
+        int rc = chunk_commit(cd->store, chunk, base);
+        if (rc)
+            return rc;
+    }
+    int rc = chunk_stage(cd->store, chunk, version, base);
+    return rc == CAIRN_EEXIST ? 0 : rc;
+}
+
+/* Bytes held (committed + staged), for the capacity override. */
+static uint64_t bytes_held(struct chunkd *cd)
+{
+    struct chunk_usage u;
+    chunk_usage(cd->store, &u);
+    return u.bytes + u.staged_bytes;
+}
+
+static void write_work(struct job *j)
+{
+    struct wop *w = j->arg;
+    struct chunkd *cd = w->op.cd;
+    const struct wire_chunk_write *m = &w->m;
+    int rc = chunkd_ensure_staged(cd, m->chunk, m->version, m->base_version);
+    if (rc == 0 && m->data.len && cd->cfg.capacity &&
+        bytes_held(cd) + m->data.len > cd->cfg.capacity) {
+        chunk_abort(cd->store, m->chunk, m->version); /* as a full disk: the staged copy goes */
+        rc = CAIRN_ENOSPC;
+    }
+    if (rc == 0 && m->data.len)
+        rc = chunk_write(cd->store, m->chunk, m->version, m->offset, m->data.p, m->data.len);
+    if (rc == 0 && (m->flags & WIRE_CHUNK_WRITE_FLUSH))
+        rc = chunk_flush(cd->store, m->chunk, m->version);
+    j->rc = rc;
+}
+
+static void wop_finish(struct wop *w)
+{
+    if (!w->local_done || !w->fwd_done)
+        return;
+    struct chunkd *cd = w->op.cd;
+    struct wire_chunk_write_reply r = {.n = (uint8_t)(1 + w->m.n_chain)};
+    r.status[0] = w->local_rc;
+    for (uint8_t i = 0; i < w->m.n_chain; i++)
+        r.status[1 + i] = w->fwd[i];
+    buf_reset(&cd->scratch);
+    int rc = wire_chunk_write_reply_encode(&cd->scratch, &r);
+    if (rc)
+        rpc_reply_error(w->req, rc, NULL);
+    else
+        rpc_reply(w->req, WIRE_CHUNK_WRITE_REPLY, cd->scratch.data, cd->scratch.len);
+    cd->counters.writes++;
+    free(w->payload);
+    free(w);
+}
+
+static void write_after(struct job *j)
+{
+    struct wop *w = j->arg;
+    struct chunkd *cd = w->op.cd;
+    w->local_rc = j->rc;
+    w->local_done = 1;
+    if (j->rc && j->rc != CAIRN_STALEVERSION)
+        LOG_WARN(CHUNKD_SUBSYS, "write chunk=%" PRIu64 " version=%" PRIu64 " off=%" PRIu64 ": %s",
+                 w->m.chunk, w->m.version, w->m.offset, cairn_err_name(j->rc));
+    cq_done(cd, &w->op);
+    wop_finish(w);
+}
+
+static void write_start(struct op *op)
+{
+    struct wop *w = (struct wop *)op;
+    w->job = (struct job){.work = write_work, .after = write_after, .arg = w};
+    job_start(op->cd, &w->job);
+}
+
+static void fwd_cb(struct rpc_client *c, int status, const struct rpc_msg *reply, void *arg)
+{
+    struct wop *w = arg;
+    uint8_t n = w->m.n_chain;
+    struct wire_chunk_write_reply r;
+    if (status == 0 && (wire_chunk_write_reply_decode(reply->payload, reply->len, &r) ||
+                        r.n != n)) {
+        status = CAIRN_BADMSG;
+    }
+    for (uint8_t i = 0; i < n; i++) {
+        if (status == 0)
+            w->fwd[i] = r.status[i];
+        else /* a transport failure leaves the whole rest of the chain unknown */
+            w->fwd[i] = i == 0 && status != CAIRN_CLOSED && status != CAIRN_ETIMEDOUT &&
+                                status != CAIRN_SHUTDOWN
+                            ? status
+                            : CAIRN_UNAVAILABLE;
+    }
+    w->fwd_done = 1;
+    wop_finish(w);
+}
+
+/* Send the piece on to chain[0] with the rest of the chain. */
+static void forward(struct chunkd *cd, struct wop *w)
+{
+    struct wire_chunk_write f = w->m;
+    f.n_chain = (uint8_t)(w->m.n_chain - 1);
+    for (uint8_t i = 0; i < f.n_chain; i++)
+        f.chain[i] = w->m.chain[i + 1];
+    struct rpc_client *c = peer_get(cd, w->m.chain[0].p, w->m.chain[0].len);
+    buf_reset(&cd->scratch);
+    int rc = c ? wire_chunk_write_encode(&cd->scratch, &f) : CAIRN_UNAVAILABLE;
+    if (rc == 0)
+        rc = rpc_call(c, WIRE_CHUNK_WRITE, cd->scratch.data, cd->scratch.len, CHUNKD_CALL_MS,
+                      fwd_cb, w);
+    if (rc) {
+        for (uint8_t i = 0; i < w->m.n_chain; i++)
+            w->fwd[i] = CAIRN_UNAVAILABLE;
+        w->fwd_done = 1;
+    }
+}
+
+/* The newest fencing token of a chunk only grows; an older one is refused. */
+static int fence_check(struct chunkd *cd, uint64_t chunk, uint64_t token)
+{
+    if (token == 0)
+        return 0;
+    uintptr_t seen = (uintptr_t)hmap_get(&cd->fences, chunk);
+    if (token < seen)
+        return CAIRN_FENCED;
+    if (token > seen)
+        hmap_put(&cd->fences, chunk, (void *)(uintptr_t)token);
+    return 0;
+}
+
+static void on_write(struct rpc_server *srv, struct rpc_req *req, const struct rpc_msg *msg,
+                     void *arg)
+{
+    struct chunkd *cd = arg;
+    struct wop *w = calloc(1, sizeof *w);
+    uint8_t *copy = malloc(msg->len ? msg->len : 1);
+    int rc = w && copy ? 0 : CAIRN_ENOMEM;
+    if (rc == 0) {
+        memcpy(copy, msg->payload, msg->len);
+        rc = wire_chunk_write_decode(copy, msg->len, &w->m);
+    }
+    if (rc || cd->stopping) {
+        rpc_reply_error(req, rc ? rc : CAIRN_SHUTDOWN, rc ? "bad CHUNK_WRITE" : NULL);
+        free(w);
+        free(copy);
+        return;
+    }
+    w->req = req;
+    w->payload = copy;
+    w->op.cd = cd;
+    w->op.chunk = w->m.chunk;
+    w->op.start = write_start;
+    w->fwd_done = w->m.n_chain == 0;
+    if (!w->fwd_done)
+        forward(cd, w); /* before our own write: pipelining */
+    rc = cd->accept_writes ? fence_check(cd, w->m.chunk, w->m.token) : CAIRN_UNAVAILABLE;
+    if (rc) {
+        w->local_rc = rc;
+        w->local_done = 1;
+        wop_finish(w);
+        return;
+    }
+    cq_push(cd, &w->op);
+}
+
+/* --- CHUNK_READ ---------------------------------------------------------------------------- */
+
+struct rop {
+    struct job job;
+    struct chunkd *cd;
+    struct rpc_req *req;
+    struct wire_chunk_read m;
+    uint8_t *buf; /* WIRE_CHUNK_READ_REPLY_HDR + len */
+    struct chunk_read_result res;
+};
+
+static void read_work(struct job *j)
+{
+    struct rop *r = j->arg;
+    uint8_t *p = r->buf + WIRE_CHUNK_READ_REPLY_HDR;
+    j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len,
+                       r->m.flags & WIRE_CHUNK_READ_STAGED ? CHUNK_READ_STAGED : 0, &r->res);
+    /* Committed in the metadata, still staged here (its COMMIT is on its
+     * way): readers are only told about committed versions. */
+    if (j->rc == CAIRN_STALEVERSION && !(r->m.flags & WIRE_CHUNK_READ_STAGED))
+        j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len,
+                           CHUNK_READ_STAGED, &r->res);
+}
+
+static void read_after(struct job *j)
+{
+    struct rop *r = j->arg;
+    struct chunkd *cd = r->cd;
+    cd->counters.reads++;
+    if (j->rc == CAIRN_CORRUPT)
+        chunkd_note_bad(cd, r->m.chunk, r->m.version, r->res.bad_block, j->rc);
+    if (j->rc) {
+        rpc_reply_error(r->req, j->rc, NULL);
+    } else {
+        wire_store_u64(r->buf, r->res.length);
+        wire_store_u32(r->buf + 8, (uint32_t)r->res.got);
+        rpc_reply(r->req, WIRE_CHUNK_READ_REPLY, r->buf, WIRE_CHUNK_READ_REPLY_HDR + r->res.got);
+    }
+    free(r->buf);
+    free(r);
+}
+
+static void on_read(struct rpc_server *srv, struct rpc_req *req, const struct rpc_msg *msg,
+                    void *arg)
+{
+    struct chunkd *cd = arg;
+    struct rop *r = calloc(1, sizeof *r);
+    int rc = r ? wire_chunk_read_decode(msg->payload, msg->len, &r->m) : CAIRN_ENOMEM;
+    if (rc == 0 && (r->m.chunk & CHUNKD_TMP_BIT))
+        rc = CAIRN_STALEVERSION;
+    if (rc == 0 && !(r->buf = malloc(WIRE_CHUNK_READ_REPLY_HDR + r->m.len)))
+        rc = CAIRN_ENOMEM;
+    if (rc || cd->stopping) {
+        rpc_reply_error(req, rc ? rc : CAIRN_SHUTDOWN, NULL);
+        if (r)
+            free(r->buf);
+        free(r);
+        return;
+    }
+    r->cd = cd;
+    r->req = req;
+    r->job = (struct job){.work = read_work, .after = read_after, .arg = r};
+    job_start(cd, &r->job);
+}
+
+int data_attach(struct chunkd *cd)
+{
+    int rc = rpc_server_handle(cd->srv, WIRE_CHUNK_WRITE, 0, on_write, cd);
+    if (rc == 0)
+        rc = rpc_server_handle(cd->srv, WIRE_CHUNK_READ, 0, on_read, cd);
+    return rc;
+}

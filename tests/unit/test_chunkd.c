@@ -1,0 +1,258 @@
+/* test_chunkd.c: chunk servers (src/chunkd) with the metadata leader's side
+ * (src/metad chunks/placement/liveness) in one process: placement fills
+ * CHUNK_ALLOC, writes go down the chain and are read back from every
+ * replica, partial overwrites, stale versions, deadlines, garbage
+ * collection, ENOSPC, node ids kept across restarts. The failure cases
+ * (a dead server, a corrupt copy, draining) are in test_chunkd_repair.c. */
+#include "test_chunkd_util.h"
+
+static uint8_t *pattern(size_t len)
+{
+    uint8_t *p = malloc(len);
+    CHECK(p != NULL);
+    prng_fill(test_rng(), p, len);
+    return p;
+}
+
+TEST_T(write_chain_read_every_replica, 90)
+{
+    struct tc t;
+    tc_init(&t, 3, NULL);
+    size_t len = 2 * CAIRN_CHUNK_IO_MAX + 12345; /* three pieces, the last partial */
+    uint8_t *data = pattern(len);
+    struct tc_alloc a;
+    uint64_t ino = tc_put(&t, "f", 3, data, len, &a);
+    CHECK_EQ(a.n, 3);
+    CHECK(a.reps[0] != a.reps[1] && a.reps[1] != a.reps[2] && a.reps[0] != a.reps[2]);
+    for (uint8_t i = 0; i < a.n; i++)
+        CHECK_OK(tc_read_equals(&t, tc_addr_of(&t, a.reps[i]), a.chunk, a.version, data, len));
+    struct meta_chunk_info ci = tc_chunk_of(&t, ino, 0);
+    CHECK_EQ_U64(ci.id, a.chunk);
+    CHECK_EQ(ci.length, len);
+    CHECK_EQ(ci.n_replicas, 3);
+    /* a version nobody holds, and a read past the end (clipped) */
+    uint8_t buf[16];
+    size_t got = 99;
+    CHECK_EQ(tc_read(&t, tc_addr_of(&t, a.reps[0]), a.chunk, a.version + 1, 0, 16, buf, &got),
+             CAIRN_STALEVERSION);
+    CHECK_OK(tc_read(&t, tc_addr_of(&t, a.reps[1]), a.chunk, a.version, len - 4, 16, buf, &got));
+    CHECK_EQ(got, 4);
+    CHECK_MEM_EQ(buf, data + len - 4, 4);
+    /* the COMMIT commands reach every replica: nothing stays staged */
+    for (int i = 0; i < 3; i++)
+        TC_WAIT(tc_chunk_info(&t, i).cmds_done >= 1, "commit executed");
+    free(data);
+    tc_free(&t);
+}
+
+TEST_T(partial_overwrite_keeps_the_rest, 90)
+{
+    struct tc t;
+    tc_init(&t, 3, NULL);
+    size_t len = CAIRN_CHUNK_IO_MAX + 1000;
+    uint8_t *data = pattern(len);
+    struct tc_alloc a;
+    uint64_t ino = tc_put(&t, "f", 2, data, len, &a);
+    CHECK_EQ(a.n, 2);
+    /* the next version of the same chunk goes to the same servers, based on v1 */
+    struct tc_alloc b;
+    CHECK_OK(tc_alloc(&t, ino, 0, 30000, &b));
+    CHECK_EQ_U64(b.chunk, a.chunk);
+    CHECK_EQ_U64(b.version, a.version + 1);
+    CHECK_EQ(b.n, 2);
+    CHECK((b.reps[0] == a.reps[0] && b.reps[1] == a.reps[1]) ||
+          (b.reps[0] == a.reps[1] && b.reps[1] == a.reps[0]));
+    uint8_t patch[3000];
+    prng_fill(test_rng(), patch, sizeof patch);
+    int ok[CAIRN_GOAL_MAX];
+    tc_write(&t, &b, a.version, 5000, patch, sizeof patch, ok);
+    CHECK(ok[0] && ok[1]);
+    CHECK_OK(tc_commit(&t, ino, 0, &b, (uint32_t)len, b.reps, 2));
+    memcpy(data + 5000, patch, sizeof patch);
+    for (uint8_t i = 0; i < 2; i++)
+        CHECK_OK(tc_read_equals(&t, tc_addr_of(&t, b.reps[i]), b.chunk, b.version, data, len));
+    /* once the COMMIT ran, the old version is gone on both */
+    for (uint8_t i = 0; i < 2; i++) {
+        uint8_t buf[8];
+        size_t got;
+        TC_WAIT(tc_read(&t, tc_addr_of(&t, b.reps[i]), a.chunk, a.version, 0, 8, buf, &got) ==
+                    CAIRN_STALEVERSION,
+                "old version deleted");
+    }
+    free(data);
+    tc_free(&t);
+}
+
+TEST_T(placement_spreads_over_racks, 90)
+{
+    static const char *const labels[] = {"r1", "r1", "r2", "r2"};
+    struct tc t;
+    tc_init(&t, 4, labels);
+    uint8_t data[100] = {1};
+    for (int f = 0; f < 6; f++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", f);
+        struct tc_alloc a;
+        tc_put(&t, name, 2, data, sizeof data, &a);
+        CHECK_EQ(a.n, 2);
+        int s0 = tc_slot(&t, a.reps[0]), s1 = tc_slot(&t, a.reps[1]);
+        CHECK(s0 >= 0 && s1 >= 0);
+        CHECKF(strcmp(labels[s0], labels[s1]) != 0, "both replicas in %s", labels[s0]);
+    }
+    tc_free(&t);
+}
+
+TEST_T(stale_copy_never_served_and_deleted, 90)
+{
+    struct tc t;
+    tc_init(&t, 3, NULL);
+    size_t len = 50000;
+    uint8_t *v1 = pattern(len);
+    struct tc_alloc a;
+    uint64_t ino = tc_put(&t, "f", 2, v1, len, &a);
+    int gone = tc_slot(&t, a.reps[1]);
+    uint32_t gone_node = a.reps[1];
+    tc_chunk_stop(&t, gone); /* misses the next write */
+    TC_WAIT(tc_node_state(&t, gone_node) == META_NODE_DOWN, "node marked down");
+    struct tc_alloc b;
+    CHECK_OK(tc_alloc(&t, ino, 0, 30000, &b));
+    CHECK_EQ(b.n, 1); /* the holder that is up */
+    CHECK_EQ(b.reps[0], a.reps[0]);
+    uint8_t *v2 = pattern(len);
+    int ok[CAIRN_GOAL_MAX];
+    tc_write(&t, &b, a.version, 0, v2, len, ok);
+    CHECK(ok[0]);
+    CHECK_OK(tc_commit(&t, ino, 0, &b, (uint32_t)len, b.reps, 1));
+    /* it comes back with v1: v1 is deleted there, v2 is what readers get */
+    tc_chunk_start(&t, gone);
+    tc_wait_registered(&t, gone);
+    uint8_t buf[8];
+    size_t got;
+    /* asked for v2 it never holds v1's bytes: STALEVERSION, or v2 once copied */
+    int rc = tc_read(&t, t.chunk[gone].addr, b.chunk, b.version, 0, 8, buf, &got);
+    CHECK(rc == CAIRN_STALEVERSION || (rc == 0 && memcmp(buf, v2, 8) == 0));
+    TC_WAIT(tc_read(&t, t.chunk[gone].addr, a.chunk, a.version, 0, 8, buf, &got) ==
+                CAIRN_STALEVERSION,
+            "the stale copy deleted");
+    /* the goal is met again from the good copy */
+    struct meta_chunk_info ci;
+    TC_WAIT((ci = tc_chunk_of(&t, ino, 0), tc_live_replicas(&t, &ci) == 2), "goal restored");
+    CHECK_EQ_U64(ci.version, b.version);
+    for (uint8_t i = 0; i < ci.n_replicas; i++)
+        CHECK_OK(tc_read_equals(&t, tc_addr_of(&t, ci.replicas[i]), ci.id, ci.version, v2, len));
+    free(v1);
+    free(v2);
+    tc_free(&t);
+}
+
+TEST_T(pending_write_aborted_at_deadline, 90)
+{
+    struct tc t;
+    tc_init(&t, 3, NULL);
+    uint64_t ino = tc_create(&t, "f", 2);
+    struct tc_alloc a;
+    CHECK_OK(tc_alloc(&t, ino, 0, 500, &a)); /* a writer that dies after preparing */
+    uint8_t data[4096] = {7};
+    int ok[CAIRN_GOAL_MAX];
+    tc_write(&t, &a, 0, 0, data, sizeof data, ok);
+    CHECK(ok[0] && ok[1]);
+    for (uint8_t i = 0; i < a.n; i++)
+        CHECK(tc_holds(&t, tc_slot(&t, a.reps[i]), a.chunk));
+    /* TICK aborts it; the outbox drops the staged copies everywhere */
+    for (uint8_t i = 0; i < a.n; i++)
+        TC_WAIT(!tc_holds(&t, tc_slot(&t, a.reps[i]), a.chunk), "staged copy dropped");
+    CHECK_EQ_U64(tc_chunk_of(&t, ino, 0).id, 0);
+    CHECK_EQ(tc_commit(&t, ino, 0, &a, sizeof data, a.reps, a.n), CAIRN_STALEVERSION);
+    tc_free(&t);
+}
+
+TEST_T(unlink_deletes_every_copy, 90)
+{
+    struct tc t;
+    tc_init(&t, 3, NULL);
+    uint8_t data[5000] = {3};
+    struct tc_alloc a[3];
+    for (int f = 0; f < 3; f++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", f);
+        tc_put(&t, name, 2, data, sizeof data, &a[f]);
+    }
+    struct meta_hdr h = tc_hdr();
+    for (int f = 0; f < 3; f++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", f);
+        buf_reset(&t.cmd);
+        CHECK_OK(meta_cmd_unlink(&t.cmd, &h, META_ROOT_INO, name));
+        CHECK_OK(tc_mutate(&t));
+    }
+    for (int f = 0; f < 3; f++)
+        for (int i = 0; i < 3; i++)
+            TC_WAIT(!tc_holds(&t, i, a[f].chunk), "chunk deleted");
+    tc_free(&t);
+}
+
+TEST_T(orphan_copies_found_by_the_report, 90)
+{
+    struct tc t;
+    tc_init(&t, 2, NULL);
+    /* a copy the metadata never heard of (written straight to a server) */
+    struct tc_alloc fake = {.chunk = 987654, .version = 3, .n = 1, .reps = {0}};
+    fake.reps[0] = tc_chunk_info(&t, 0).node;
+    uint8_t data[100] = {9};
+    int ok[CAIRN_GOAL_MAX];
+    tc_write(&t, &fake, 0, 0, data, sizeof data, ok);
+    CHECK(ok[0]);
+    CHECK(tc_holds(&t, 0, fake.chunk));
+    /* the next full report (after a restart) has it deleted */
+    tc_chunk_stop(&t, 0);
+    tc_chunk_start(&t, 0);
+    tc_wait_registered(&t, 0);
+    TC_WAIT(!tc_holds(&t, 0, fake.chunk), "orphan deleted");
+    tc_free(&t);
+}
+
+TEST_T(full_server_gets_enospc_and_no_chunks, 90)
+{
+    struct tc t;
+    memset(&t, 0, sizeof t);
+    tc_init(&t, 2, NULL);
+    /* a third server offering 1 MiB: placement never picks it */
+    tc_chunk_cfg(&t, 2, NULL);
+    tc_set(&t.chunk[2].cfg, "capacity", "1048576");
+    tc_chunk_start(&t, 2);
+    t.n_chunks = 3;
+    tc_wait_registered(&t, 2);
+    uint32_t full = tc_chunk_info(&t, 2).node;
+    uint8_t data[1000] = {1};
+    for (int f = 0; f < 8; f++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", f);
+        struct tc_alloc a;
+        tc_put(&t, name, 3, data, sizeof data, &a);
+        CHECK_EQ(a.n, 2);
+        CHECK(a.reps[0] != full && a.reps[1] != full);
+    }
+    /* written to directly, it refuses what does not fit; nothing is left */
+    size_t len = 2 * CAIRN_CHUNK_IO_MAX;
+    uint8_t *big = pattern(len);
+    struct tc_alloc d = {.chunk = 4242, .version = 1, .n = 1, .reps = {full}};
+    int ok[CAIRN_GOAL_MAX];
+    tc_write(&t, &d, 0, 0, big, len, ok);
+    CHECK(!ok[0]);
+    CHECK(!tc_holds(&t, 2, d.chunk));
+    free(big);
+    tc_free(&t);
+}
+
+TEST_T(node_id_survives_restart, 60)
+{
+    struct tc t;
+    tc_init(&t, 2, NULL);
+    uint32_t id0 = tc_chunk_info(&t, 0).node, id1 = tc_chunk_info(&t, 1).node;
+    CHECK(id0 && id1 && id0 != id1);
+    tc_chunk_stop(&t, 1);
+    tc_chunk_start(&t, 1);
+    tc_wait_registered(&t, 1);
+    CHECK_EQ(tc_chunk_info(&t, 1).node, id1);
+    tc_free(&t);
+}
