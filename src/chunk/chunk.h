@@ -163,6 +163,14 @@ int chunk_abort(struct chunk_store *s, uint64_t id, uint64_t version);
  * version returns 0. */
 int chunk_delete(struct chunk_store *s, uint64_t id, uint64_t version);
 
+/* Cuts the committed version to length bytes, keeping its version number (a
+ * file truncated inside this chunk). Atomic: the cut copy replaces the file by
+ * a rename, so a crash leaves the old bytes or the cut ones; the block the cut
+ * falls into is verified first (CAIRN_CORRUPT if damaged: nothing changes).
+ * A length not shorter than the current one returns 0 (a resent command).
+ * CAIRN_STALEVERSION if version is not the committed version here. */
+int chunk_truncate(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t length);
+
 /* --- reads ------------------------------------------------------------------------------------ */
 
 enum chunk_read_flags {

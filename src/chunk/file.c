@@ -125,6 +125,53 @@ int chunk_file_remove(struct chunk_store *s, uint64_t id, uint64_t version,
     return rio_sync_dir(s->fs, dir);
 }
 
+static int is_zero(const uint8_t *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* The portable clone: the first CHUNK_DATA_OFF bytes (header and CRC table) as
+ * they are, then every data block that is not all zeros; zero blocks stay
+ * holes, and the final size is set so a trailing hole is kept too. The CRCs are
+ * copied, not recomputed: a damaged block of the base stays detectable in the
+ * copy. */
+static int copy_portable(struct chunk_store *s, int in, int out, uint64_t size)
+{
+    uint8_t *buf = malloc(CAIRN_BLOCK_SIZE);
+    if (!buf)
+        return CAIRN_ENOMEM;
+    int rc = 0;
+    for (uint64_t off = 0; rc == 0 && off < size;) {
+        uint64_t piece = off < CHUNK_DATA_OFF ? CHUNK_DATA_OFF - off : CAIRN_BLOCK_SIZE;
+        size_t got = 0;
+        rc = rio_pread(s->fs, in, buf, (size_t)CAIRN_MIN(piece, size - off), off, &got);
+        if (rc == 0 && got == 0)
+            break;
+        if (rc == 0 && (off < CHUNK_DATA_OFF || !is_zero(buf, got)))
+            rc = rio_pwrite(s->fs, out, buf, got, off);
+        off += got;
+    }
+    free(buf);
+    if (rc == 0)
+        rc = rio_ftruncate(s->fs, out, size);
+    return rc;
+}
+
+int chunk_file_copy(struct chunk_store *s, int in, int out, uint64_t limit)
+{
+    uint64_t size = 0;
+    int rc = rio_fsize(s->fs, in, &size);
+    size = CAIRN_MIN(size, limit);
+    if (rc == 0)
+        rc = s->cfs->copy_file ? s->cfs->copy_file(s->cfs, in, out, size) : CAIRN_ENOTSUP;
+    if (rc == CAIRN_ENOTSUP) {
+        rc = rio_ftruncate(s->fs, out, 0);
+        if (rc == 0)
+            rc = copy_portable(s, in, out, size);
+    }
+    return rc;
+}
+
 void chunk_drop_staged(struct chunk_store *s, struct chunk_entry *e, uint64_t version, int why)
 {
     LOG_WARN(CHUNK_LOG, "chunk %016llx v%llu: staged version dropped after %s",

@@ -129,6 +129,11 @@ int chunk_file_write_table(struct chunk_store *s, int fd, uint32_t b0, uint32_t 
  * the file held. */
 int chunk_file_read_block(struct chunk_store *s, int fd, uint32_t b, uint32_t crc, uint8_t *buf,
                           size_t *got);
+/* Makes the empty file out a copy of the first `limit` bytes of in (all of it
+ * for UINT64_MAX): header slots, CRC table (as they are: damage stays
+ * detectable) and data, holes kept, through the seam's in-kernel copy when it
+ * has one, else through pread/pwrite. */
+int chunk_file_copy(struct chunk_store *s, int in, int out, uint64_t limit);
 /* Unlinks the file of (id, version, kind) and makes that durable (directory
  * fsync). A missing file is not an error. */
 int chunk_file_remove(struct chunk_store *s, uint64_t id, uint64_t version,

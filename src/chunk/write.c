@@ -12,38 +12,6 @@
 
 /* --- stage ------------------------------------------------------------------------------------ */
 
-static int is_zero(const uint8_t *p, size_t n)
-{
-    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
-/* The portable clone: the first CHUNK_DATA_OFF bytes (header and CRC table) as
- * they are, then every data block that is not all zeros; zero blocks stay
- * holes, and the final size is set so a trailing hole is kept too. The CRCs are
- * copied, not recomputed: a damaged block of the base stays detectable in the
- * copy. */
-static int copy_portable(struct chunk_store *s, int in, int out, uint64_t size)
-{
-    uint8_t *buf = malloc(CAIRN_BLOCK_SIZE);
-    if (!buf)
-        return CAIRN_ENOMEM;
-    int rc = 0;
-    for (uint64_t off = 0; rc == 0 && off < size;) {
-        uint64_t piece = off < CHUNK_DATA_OFF ? CHUNK_DATA_OFF - off : CAIRN_BLOCK_SIZE;
-        size_t got = 0;
-        rc = rio_pread(s->fs, in, buf, (size_t)CAIRN_MIN(piece, size - off), off, &got);
-        if (rc == 0 && got == 0)
-            break;
-        if (rc == 0 && (off < CHUNK_DATA_OFF || !is_zero(buf, got)))
-            rc = rio_pwrite(s->fs, out, buf, got, off);
-        off += got;
-    }
-    free(buf);
-    if (rc == 0)
-        rc = rio_ftruncate(s->fs, out, size);
-    return rc;
-}
-
 /* Fills the empty file out with a copy of committed version base; *length gets
  * its length. */
 static int stage_clone(struct chunk_store *s, uint64_t id, uint64_t base, int out, uint64_t *length)
@@ -55,15 +23,7 @@ static int stage_clone(struct chunk_store *s, uint64_t id, uint64_t base, int ou
         return CAIRN_STALEVERSION;
     if (rc)
         return rc;
-    uint64_t size = 0;
-    rc = rio_fsize(s->fs, in, &size);
-    if (rc == 0)
-        rc = s->cfs->copy_file ? s->cfs->copy_file(s->cfs, in, out, size) : CAIRN_ENOTSUP;
-    if (rc == CAIRN_ENOTSUP) {
-        rc = rio_ftruncate(s->fs, out, 0);
-        if (rc == 0)
-            rc = copy_portable(s, in, out, size);
-    }
+    rc = chunk_file_copy(s, in, out, UINT64_MAX);
     rio_close(s->fs, in);
     *length = bh.length;
     return rc;

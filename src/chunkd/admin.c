@@ -153,9 +153,8 @@ static int call_leader(struct admin *a, uint16_t type, const struct cairn_buf *r
         if (rc == 0 || (rc != CAIRN_NOTLEADER && rc != CAIRN_ETIMEDOUT &&
                         rc != CAIRN_ECONNREFUSED && rc != CAIRN_UNAVAILABLE))
             return rc;
-        int hint = rc == CAIRN_NOTLEADER && out->len
-                       ? add_addr(a, (const char *)out->data, out->len)
-                       : -1;
+        int hint =
+            rc == CAIRN_NOTLEADER && out->len ? add_addr(a, (const char *)out->data, out->len) : -1;
         if (hint >= 0 && (size_t)hint != at) {
             at = (size_t)hint;
             continue;
@@ -179,12 +178,12 @@ static void print_status(const struct admin *a, const struct wire_chunk_status *
                             : "node=%" PRIu32 " addr=%.*s label=%.*s registered=%u leader=%.*s ";
     printf(f, s->node, (int)s->addr.len, (const char *)s->addr.p, (int)s->label.len,
            (const char *)s->label.p, s->registered, (int)s->leader.len, (const char *)s->leader.p);
-    const char *names[] = {"capacity",  "used",         "chunks",      "staged",
-                           "cmds_done", "replicated",   "scrub_passes", "scrub_bytes",
-                           "bad_found", "writes",       "reads"};
-    const uint64_t v[] = {s->capacity,  s->used,         s->chunks,      s->staged,
-                          s->cmds_done, s->replicated,   s->scrub_passes, s->scrub_bytes,
-                          s->bad_found, s->writes,       s->reads};
+    const char *names[] = {"capacity",  "used",       "chunks",       "staged",
+                           "cmds_done", "replicated", "scrub_passes", "scrub_bytes",
+                           "bad_found", "writes",     "reads"};
+    const uint64_t v[] = {s->capacity,  s->used,       s->chunks,       s->staged,
+                          s->cmds_done, s->replicated, s->scrub_passes, s->scrub_bytes,
+                          s->bad_found, s->writes,     s->reads};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         printf(a->json ? "%s\"%s\":%" PRIu64 : "%s%s=%" PRIu64, i ? (a->json ? "," : " ") : "",
                names[i], v[i]);
@@ -258,7 +257,8 @@ static int print_nodes(const struct admin *a, const uint8_t *p, size_t len, uint
         struct wire_bytes label = wire_get_str16(&d, CAIRN_NODE_LABEL_MAX);
         if (d.err)
             break;
-        printf(a->json ? "{\"id\":%" PRIu32 ",\"state\":\"%s\",\"addr\":\"%.*s\",\"label\":\"%.*s\","
+        printf(a->json ? "{\"id\":%" PRIu32
+                         ",\"state\":\"%s\",\"addr\":\"%.*s\",\"label\":\"%.*s\","
                          "\"capacity\":%" PRIu64 ",\"used\":%" PRIu64 "}\n"
                        : "node id=%" PRIu32 " state=%s addr=%.*s label=%.*s capacity=%" PRIu64
                          " used=%" PRIu64 "\n",

@@ -80,15 +80,15 @@ uint16_t chunkd_port(const struct chunkd *cd);
 
 /* Counters and state for tests and status; any thread. */
 struct chunkd_info {
-    uint32_t node;      /* 0 until registered */
-    int registered;     /* registered and the full report delivered */
-    uint64_t writes;    /* CHUNK_WRITE pieces served */
-    uint64_t reads;     /* CHUNK_READ served */
-    uint64_t cmds_done; /* leader commands executed */
+    uint32_t node;       /* 0 until registered */
+    int registered;      /* registered and the full report delivered */
+    uint64_t writes;     /* CHUNK_WRITE pieces served */
+    uint64_t reads;      /* CHUNK_READ served */
+    uint64_t cmds_done;  /* leader commands executed */
     uint64_t replicated; /* REPLICATE commands completed */
     uint64_t scrub_passes;
     uint64_t scrub_bytes;
-    uint64_t bad_found; /* bad versions found (reads and scrubber) */
+    uint64_t bad_found;  /* bad versions found (reads and scrubber) */
     uint64_t heartbeats; /* heartbeats answered by a leader */
     uint64_t reports;    /* full reports delivered */
 };

@@ -25,13 +25,14 @@
 
 #define CHUNKD_SUBSYS "chunkd"
 
-/* Chunk ids with this bit are the server's own scratch copies (a truncation
- * in progress): never reported, never touched by the leader's commands. */
-#define CHUNKD_TMP_BIT (1ull << 63)
 /* Deadline of one call to a peer chunk server or to the metadata group. */
 #define CHUNKD_CALL_MS 30000u
 /* Bad versions remembered until a heartbeat carries them. */
 #define CHUNKD_BAD_MAX 4096u
+/* Chunks whose newest fencing token is remembered (8 bytes each plus the
+ * map): the metadata refuses stale tokens too (CHUNK_ALLOC_FENCED); this is
+ * the second line, for a holder whose lease ran out mid-write. */
+#define CHUNKD_FENCES_MAX 65536u
 /* CHUNK_WRITE requests one client connection may have waiting (server
  * side): with 1 MiB pieces this bounds the memory one writer pins. */
 #define CHUNKD_CONN_INFLIGHT 64u
@@ -80,7 +81,7 @@ struct rpc_client *peer_get(struct chunkd *cd, const uint8_t *addr, size_t len);
 struct cmd_state {
     uint64_t id;
     int32_t status;
-    int done;         /* executed: status is the result */
+    int done;          /* executed: status is the result */
     uint64_t seen_gen; /* last heartbeat reply that listed it */
 };
 
@@ -128,18 +129,19 @@ struct chunkd {
     /* the metadata link */
     struct rpc_client *meta;
     enum link_state link;
-    int call_out;         /* a call to the leader is in flight */
-    uint32_t node;        /* 0 until registered once */
-    int accept_writes;    /* the report after the last registration is delivered */
-    uint32_t hb_ms;       /* heartbeat interval in use */
+    int call_out;              /* a call to the leader is in flight */
+    uint32_t node;             /* 0 until registered once */
+    int accept_writes;         /* the report after the last registration is delivered */
+    uint32_t hb_ms;            /* heartbeat interval in use */
     struct chunk_info *report; /* the report being sent (malloc'd) */
     size_t report_n, report_off;
-    struct hmap cmds;     /* command id -> struct cmd_state */
+    struct hmap cmds; /* command id -> struct cmd_state */
     uint64_t reply_gen;
     struct wire_chunk_ack *acks; /* to send (CAIRN_OUTBOX_ACK_MAX) */
     uint32_t n_acks;
-    uint32_t n_acks_out; /* of them, carried by the heartbeat in flight */
-    struct bad_rec *bad;  /* to send (CHUNKD_BAD_MAX) */
+    uint32_t n_acks_out;   /* of them, carried by the heartbeat in flight */
+    struct hmap known_bad; /* chunk -> bad version already reported */
+    struct bad_rec *bad;   /* to send (CHUNKD_BAD_MAX) */
     uint32_t n_bad;
     uint32_t n_bad_out;
     char leader[CAIRN_MEMBER_ADDR_MAX + 1];
@@ -159,9 +161,10 @@ int data_attach(struct chunkd *cd);
 void peers_close(struct chunkd *cd);
 /* A bad version found (read or scrub): logged and queued for the leader. */
 void chunkd_note_bad(struct chunkd *cd, uint64_t chunk, uint64_t version, uint32_t block, int err);
-/* Stage (chunk, version) from base unless held already (write path,
- * replication). Runs on the thread pool. */
-int chunkd_ensure_staged(struct chunkd *cd, uint64_t chunk, uint64_t version, uint64_t base);
+/* Stage (chunk, version) from base (bytes past base_length zeroed, 0: none)
+ * unless staged already (the write path). Runs on the thread pool. */
+int chunkd_ensure_staged(struct chunkd *cd, uint64_t chunk, uint64_t version, uint64_t base,
+                         uint32_t base_length);
 
 /* link.c */
 int link_start(struct chunkd *cd);
@@ -173,9 +176,8 @@ int chunkd_node_id_load(const char *dir, uint32_t *out);
 int chunkd_node_id_save(const char *dir, uint32_t node);
 
 /* cmds.c */
-void cmd_exec(struct chunkd *cd, const struct wire_chunk_cmd *c);
-/* Finish truncations a crash interrupted (at start, before serving). */
-int cmds_recover(struct chunkd *cd);
+/* Queue a command in its chunk's order; CAIRN_ENOMEM (nothing queued). */
+int cmd_exec(struct chunkd *cd, const struct wire_chunk_cmd *c);
 
 /* scrub.c */
 void scrub_tick(struct chunkd *cd);

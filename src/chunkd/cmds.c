@@ -5,12 +5,8 @@
  * runs in its chunk's order (queue.c) and is idempotent, because the leader
  * resends until the ack is in the log.
  *
- * TRUNCATE keeps a committed version's number while cutting its bytes, which
- * the store cannot do in place (committed files are immutable). It goes
- * through a scratch copy under chunk id | CHUNKD_TMP_BIT: copy the kept
- * bytes there and commit it, replace the version from it, drop it. A crash
- * at any point leaves either the original or a committed scratch copy from
- * which cmds_recover() finishes the job at the next start.
+ * TRUNCATE keeps a committed version's number while cutting its bytes
+ * (chunk_truncate: atomic in the store).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -26,10 +22,10 @@ struct cop {
     struct job job;
     struct wire_chunk_cmd c;
     char source[CAIRN_NODE_ADDR_MAX + 1];
-    uint64_t off;     /* REPLICATE: next byte to pull */
-    uint8_t *data;    /* REPLICATE: the piece being written */
+    uint64_t off;  /* REPLICATE: next byte to pull */
+    uint8_t *data; /* REPLICATE: the piece being written */
     uint32_t data_len;
-    int fail;         /* REPLICATE: the error that ends it */
+    int fail; /* REPLICATE: the error that ends it */
 };
 
 /* The committed version of a chunk here (0: none). */
@@ -46,89 +42,13 @@ static uint64_t committed_of(struct chunk_store *s, uint64_t id, uint64_t *lengt
     return 0;
 }
 
-/* Copy [0, len) of version v of chunk src into the staged version v of dst,
- * then flush it. */
-static int copy_version(struct chunk_store *s, uint64_t src, uint64_t dst, uint64_t v,
-                        uint64_t len)
-{
-    uint8_t *buf = malloc(CAIRN_CHUNK_IO_MAX);
-    if (!buf)
-        return CAIRN_ENOMEM;
-    int rc = 0;
-    for (uint64_t off = 0; rc == 0 && off < len; off += CAIRN_CHUNK_IO_MAX) {
-        size_t n = (size_t)CAIRN_MIN((uint64_t)CAIRN_CHUNK_IO_MAX, len - off);
-        struct chunk_read_result res;
-        rc = chunk_read(s, src, v, off, buf, n, 0, &res);
-        if (rc == 0 && res.got != n)
-            rc = CAIRN_EIO;
-        if (rc == 0)
-            rc = chunk_write(s, dst, v, off, buf, n);
-    }
-    free(buf);
-    return rc ? rc : chunk_flush(s, dst, v);
-}
-
-/* Replace version v of id by the committed scratch copy, then drop it. */
-static int truncate_finish(struct chunk_store *s, uint64_t id, uint64_t v)
-{
-    uint64_t tmp = id | CHUNKD_TMP_BIT, len = 0;
-    if (committed_of(s, tmp, &len) != v)
-        return CAIRN_STALEVERSION;
-    int rc = chunk_delete(s, id, v);
-    if (rc == 0)
-        rc = chunk_stage(s, id, v, 0);
-    if (rc == 0)
-        rc = copy_version(s, tmp, id, v, len);
-    if (rc == 0)
-        rc = chunk_commit(s, id, v);
-    if (rc == 0)
-        rc = chunk_delete(s, tmp, 0);
-    return rc;
-}
-
+/* Cut the committed version to len bytes (the store does it atomically). */
 static int truncate_version(struct chunk_store *s, uint64_t id, uint64_t v, uint64_t len)
 {
-    uint64_t cur_len = 0, cur = committed_of(s, id, &cur_len);
+    uint64_t cur = committed_of(s, id, NULL);
     if (cur > v)
         return 0; /* a newer version replaced it: nothing to cut */
-    if (cur != v)
-        return CAIRN_STALEVERSION;
-    if (cur_len <= len)
-        return 0; /* already cut (a resent command) */
-    uint64_t tmp = id | CHUNKD_TMP_BIT;
-    int rc = chunk_delete(s, tmp, 0);
-    if (rc == 0)
-        rc = chunk_stage(s, tmp, v, 0);
-    if (rc == 0)
-        rc = copy_version(s, id, tmp, v, len);
-    if (rc == 0)
-        rc = chunk_commit(s, tmp, v);
-    if (rc) {
-        chunk_delete(s, tmp, 0);
-        return rc;
-    }
-    return truncate_finish(s, id, v);
-}
-
-int cmds_recover(struct chunkd *cd)
-{
-    struct chunk_info *v;
-    size_t n;
-    int rc = chunk_list(cd->store, &v, &n);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (!(v[i].id & CHUNKD_TMP_BIT))
-            continue;
-        uint64_t id = v[i].id & ~CHUNKD_TMP_BIT;
-        if (v[i].staged) {
-            rc = chunk_delete(cd->store, v[i].id, v[i].version);
-        } else {
-            LOG_INFO(CHUNKD_SUBSYS, "finishing the truncation of chunk %" PRIu64 " version %" PRIu64,
-                     id, v[i].version);
-            rc = truncate_finish(cd->store, id, v[i].version);
-        }
-    }
-    free(v);
-    return rc;
+    return chunk_truncate(s, id, v, len);
 }
 
 /* Every version of id up to v goes (a stale or unreferenced copy). */
@@ -177,15 +97,23 @@ static void cop_finish(struct cop *k, int rc)
 {
     struct chunkd *cd = k->op.cd;
     if (rc)
-        LOG_WARN(CHUNKD_SUBSYS, "command %" PRIu64 " (kind %u) chunk=%" PRIu64 " version=%" PRIu64
-                 ": %s", k->c.id, k->c.kind, k->c.chunk, k->c.version, cairn_err_name(rc));
+        LOG_WARN(CHUNKD_SUBSYS,
+                 "command %" PRIu64 " (kind %u) chunk=%" PRIu64 " version=%" PRIu64 ": %s", k->c.id,
+                 k->c.kind, k->c.chunk, k->c.version, cairn_err_name(rc));
     link_cmd_done(cd, k->c.id, rc);
     cq_done(cd, &k->op);
     free(k->data);
     free(k);
 }
 
-static void simple_after(struct job *j) { cop_finish(j->arg, j->rc); }
+static void simple_after(struct job *j)
+{
+    struct cop *k = j->arg;
+    if (k->c.kind == WIRE_CHUNK_CMD_DELETE && j->rc == 0 &&
+        (uintptr_t)hmap_get(&k->op.cd->known_bad, k->c.chunk) <= k->c.version)
+        hmap_del(&k->op.cd->known_bad, k->c.chunk); /* a new copy may be judged afresh */
+    cop_finish(k, j->rc);
+}
 
 /* --- REPLICATE ------------------------------------------------------------------------------ */
 
@@ -324,11 +252,11 @@ static void cmd_start(struct op *op)
     job_start(op->cd, &k->job);
 }
 
-void cmd_exec(struct chunkd *cd, const struct wire_chunk_cmd *c)
+int cmd_exec(struct chunkd *cd, const struct wire_chunk_cmd *c)
 {
     struct cop *k = calloc(1, sizeof *k);
     if (!k)
-        return; /* not acked: the leader sends it again */
+        return CAIRN_ENOMEM; /* not acked: the leader sends it again */
     k->c = *c;
     memcpy(k->source, c->source.p ? (const char *)c->source.p : "", c->source.len);
     k->source[c->source.len] = 0;
@@ -337,4 +265,5 @@ void cmd_exec(struct chunkd *cd, const struct wire_chunk_cmd *c)
     k->op.chunk = c->chunk;
     k->op.start = cmd_start;
     cq_push(cd, &k->op);
+    return 0;
 }

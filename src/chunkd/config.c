@@ -119,7 +119,8 @@ static int parse_meta(struct chunkd_config *c, const char *v, char *err, size_t 
         memcpy(t.meta[t.n_meta], v, len);
         t.meta[t.n_meta][len] = 0;
         if (!addr_ok(t.meta[t.n_meta], CAIRN_MEMBER_ADDR_MAX))
-            return fail(err, err_len, "meta: bad address \"%s\" (want host:port)", t.meta[t.n_meta]);
+            return fail(err, err_len, "meta: bad address \"%s\" (want host:port)",
+                        t.meta[t.n_meta]);
         t.n_meta++;
         v += len + (end ? 1 : 0);
     }

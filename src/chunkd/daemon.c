@@ -144,9 +144,7 @@ static int store_open(struct chunkd *cd)
     }
     if (rep.quarantined)
         LOG_WARN(CHUNKD_SUBSYS, "%" PRIu64 " damaged chunk files quarantined", rep.quarantined);
-    rc = cmds_recover(cd);
-    if (rc == 0)
-        rc = chunkd_node_id_load(cd->cfg.data, &cd->node);
+    rc = chunkd_node_id_load(cd->cfg.data, &cd->node);
     if (rc)
         LOG_ERROR(CHUNKD_SUBSYS, "data directory %s: %s", cd->cfg.data, cairn_strerror(rc));
     return rc;
@@ -154,9 +152,8 @@ static int store_open(struct chunkd *cd)
 
 static int net_open(struct chunkd *cd)
 {
-    struct rpc_server_cfg sc = {.secret = &cd->secret,
-                                .name = "chunk",
-                                .limits = {.inflight_max = CHUNKD_CONN_INFLIGHT}};
+    struct rpc_server_cfg sc = {
+        .secret = &cd->secret, .name = "chunk", .limits = {.inflight_max = CHUNKD_CONN_INFLIGHT}};
     int rc = rpc_server_new(&cd->loop, &sc, &cd->srv);
     if (rc == 0)
         rc = rpc_server_handle(cd->srv, WIRE_CHUNK_STATUS, 0, on_status, cd);
@@ -201,6 +198,7 @@ int chunkd_new(const struct chunkd_config *cfg, struct chunkd **out)
     hmap_init(&cd->queues);
     hmap_init(&cd->fences);
     hmap_init(&cd->cmds);
+    hmap_init(&cd->known_bad);
     buf_init(&cd->scratch, 0);
     pthread_mutex_init(&cd->info_mu, NULL);
     cd->acks = malloc(CAIRN_OUTBOX_ACK_MAX * sizeof *cd->acks);
@@ -268,6 +266,7 @@ void chunkd_free(struct chunkd *cd)
     hmap_free(&cd->cmds);
     hmap_free(&cd->queues);
     hmap_free(&cd->fences);
+    hmap_free(&cd->known_bad);
     free(cd->jobs_wait);
     free(cd->acks);
     free(cd->bad);

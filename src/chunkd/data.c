@@ -56,13 +56,21 @@ void peers_close(struct chunkd *cd)
     cd->n_peers = cd->cap_peers = 0;
 }
 
+/* A bad version is reported once (the leader then removes the copy, whose
+ * DELETE forgets it here); the scrubber finding it again on its next pass,
+ * or another read failing on it, adds nothing. */
 void chunkd_note_bad(struct chunkd *cd, uint64_t chunk, uint64_t version, uint32_t block, int err)
 {
-    LOG_WARN(CHUNKD_SUBSYS, "bad version chunk=%" PRIu64 " version=%" PRIu64 " block=%" PRIu32
-             " (%s)", chunk, version, block, cairn_err_name(err));
-    for (uint32_t i = 0; i < cd->n_bad; i++)
-        if (cd->bad[i].chunk == chunk && cd->bad[i].version == version)
-            return;
+    if ((uintptr_t)hmap_get(&cd->known_bad, chunk) == version)
+        return;
+    LOG_WARN(CHUNKD_SUBSYS,
+             "bad version chunk=%" PRIu64 " version=%" PRIu64 " block=%" PRIu32 " (%s)", chunk,
+             version, block, cairn_err_name(err));
+    if (hmap_len(&cd->known_bad) >= CHUNKD_BAD_MAX) {
+        hmap_free(&cd->known_bad); /* forget: at worst a copy is reported twice */
+        hmap_init(&cd->known_bad);
+    }
+    hmap_put(&cd->known_bad, chunk, (void *)(uintptr_t)version);
     cd->counters.bad_found++;
     if (cd->n_bad < CHUNKD_BAD_MAX)
         cd->bad[cd->n_bad++] = (struct bad_rec){chunk, version, err < 0 ? err : CAIRN_CORRUPT};
@@ -82,7 +90,33 @@ struct wop {
     int32_t fwd[CAIRN_GOAL_MAX]; /* statuses of chain[0..n_chain) */
 };
 
-int chunkd_ensure_staged(struct chunkd *cd, uint64_t chunk, uint64_t version, uint64_t base)
+/* Bytes of a fresh copy of the base past base_length become zeros: the
+ * base's TRUNCATE (same version, cut bytes) may not have run here yet, and a
+ * cut byte must never come back. Normally the copy is exactly that long. */
+static int clip_copy(struct chunkd *cd, uint64_t chunk, uint64_t version, uint32_t base_length)
+{
+    struct chunk_info v[1 + CAIRN_CHUNK_STAGED_MAX];
+    size_t n;
+    chunk_stat(cd->store, chunk, v, &n);
+    uint64_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].version == version)
+            len = v[i].length;
+    if (len <= base_length)
+        return 0;
+    uint8_t *zeros = calloc(1, CAIRN_CHUNK_IO_MAX);
+    if (!zeros)
+        return CAIRN_ENOMEM;
+    int rc = 0;
+    for (uint64_t off = base_length; rc == 0 && off < len; off += CAIRN_CHUNK_IO_MAX)
+        rc = chunk_write(cd->store, chunk, version, off, zeros,
+                         (size_t)CAIRN_MIN((uint64_t)CAIRN_CHUNK_IO_MAX, len - off));
+    free(zeros);
+    return rc;
+}
+
+int chunkd_ensure_staged(struct chunkd *cd, uint64_t chunk, uint64_t version, uint64_t base,
+                         uint32_t base_length)
 {
     struct chunk_info v[1 + CAIRN_CHUNK_STAGED_MAX];
     size_t n;
@@ -105,6 +139,8 @@ int chunkd_ensure_staged(struct chunkd *cd, uint64_t chunk, uint64_t version, ui
             return rc;
     }
     int rc = chunk_stage(cd->store, chunk, version, base);
+    if (rc == 0 && base && base_length)
+        rc = clip_copy(cd, chunk, version, base_length);
     return rc == CAIRN_EEXIST ? 0 : rc;
 }
 
@@ -121,7 +157,7 @@ static void write_work(struct job *j)
     struct wop *w = j->arg;
     struct chunkd *cd = w->op.cd;
     const struct wire_chunk_write *m = &w->m;
-    int rc = chunkd_ensure_staged(cd, m->chunk, m->version, m->base_version);
+    int rc = chunkd_ensure_staged(cd, m->chunk, m->version, m->base_version, m->base_length);
     if (rc == 0 && m->data.len && cd->cfg.capacity &&
         bytes_held(cd) + m->data.len > cd->cfg.capacity) {
         chunk_abort(cd->store, m->chunk, m->version); /* as a full disk: the staged copy goes */
@@ -179,8 +215,8 @@ static void fwd_cb(struct rpc_client *c, int status, const struct rpc_msg *reply
     struct wop *w = arg;
     uint8_t n = w->m.n_chain;
     struct wire_chunk_write_reply r;
-    if (status == 0 && (wire_chunk_write_reply_decode(reply->payload, reply->len, &r) ||
-                        r.n != n)) {
+    if (status == 0 &&
+        (wire_chunk_write_reply_decode(reply->payload, reply->len, &r) || r.n != n)) {
         status = CAIRN_BADMSG;
     }
     for (uint8_t i = 0; i < n; i++) {
@@ -224,6 +260,10 @@ static int fence_check(struct chunkd *cd, uint64_t chunk, uint64_t token)
     uintptr_t seen = (uintptr_t)hmap_get(&cd->fences, chunk);
     if (token < seen)
         return CAIRN_FENCED;
+    if (!seen && hmap_len(&cd->fences) >= CHUNKD_FENCES_MAX) {
+        hmap_free(&cd->fences); /* forgetting only weakens the check for old chunks */
+        hmap_init(&cd->fences);
+    }
     if (token > seen)
         hmap_put(&cd->fences, chunk, (void *)(uintptr_t)token);
     return 0;
@@ -283,9 +323,13 @@ static void read_work(struct job *j)
                        r->m.flags & WIRE_CHUNK_READ_STAGED ? CHUNK_READ_STAGED : 0, &r->res);
     /* Committed in the metadata, still staged here (its COMMIT is on its
      * way): readers are only told about committed versions. */
-    if (j->rc == CAIRN_STALEVERSION && !(r->m.flags & WIRE_CHUNK_READ_STAGED))
+    if (j->rc == CAIRN_STALEVERSION && !(r->m.flags & WIRE_CHUNK_READ_STAGED)) {
         j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len,
                            CHUNK_READ_STAGED, &r->res);
+        if (j->rc == CAIRN_STALEVERSION) /* the COMMIT ran between the two reads */
+            j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len, 0,
+                               &r->res);
+    }
 }
 
 static void read_after(struct job *j)
@@ -312,8 +356,6 @@ static void on_read(struct rpc_server *srv, struct rpc_req *req, const struct rp
     struct chunkd *cd = arg;
     struct rop *r = calloc(1, sizeof *r);
     int rc = r ? wire_chunk_read_decode(msg->payload, msg->len, &r->m) : CAIRN_ENOMEM;
-    if (rc == 0 && (r->m.chunk & CHUNKD_TMP_BIT))
-        rc = CAIRN_STALEVERSION;
     if (rc == 0 && !(r->buf = malloc(WIRE_CHUNK_READ_REPLY_HDR + r->m.len)))
         rc = CAIRN_ENOMEM;
     if (rc || cd->stopping) {

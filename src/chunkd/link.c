@@ -91,7 +91,8 @@ static void link_failed(struct chunkd *cd, int status, const struct rpc_msg *rep
     if (status == CAIRN_NOTLEADER) {
         size_t len = reply ? reply->len : 0;
         for (uint32_t i = 0; i < cd->cfg.n_meta && len; i++)
-            if (strlen(cd->cfg.meta[i]) == len && memcmp(cd->cfg.meta[i], reply->payload, len) == 0) {
+            if (strlen(cd->cfg.meta[i]) == len &&
+                memcmp(cd->cfg.meta[i], reply->payload, len) == 0) {
                 if (rpc_client_addr_index(cd->meta) != i)
                     rpc_client_prefer(cd->meta, i);
                 return;
@@ -124,7 +125,7 @@ static void note_leader(struct chunkd *cd)
 
 /* --- report ----------------------------------------------------------------------------- */
 
-/* Take the list of versions held (scratch copies left out). */
+/* Take the list of versions held. */
 static void report_prepare(struct chunkd *cd)
 {
     free(cd->report);
@@ -136,12 +137,8 @@ static void report_prepare(struct chunkd *cd)
         LOG_ERROR(CHUNKD_SUBSYS, "chunk list: out of memory");
         return;
     }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(v[i].id & CHUNKD_TMP_BIT))
-            v[k++] = v[i];
     cd->report = v;
-    cd->report_n = k;
+    cd->report_n = n;
     cd->link = LINK_REPORT;
 }
 
@@ -280,7 +277,7 @@ static void take_cmd(struct chunkd *cd, const struct wire_chunk_cmd *c)
             cd->acks[cd->n_acks++] = (struct wire_chunk_ack){c->id, st->status};
         return;
     }
-    if ((c->chunk & CHUNKD_TMP_BIT) || !(st = calloc(1, sizeof *st)))
+    if (!(st = calloc(1, sizeof *st)))
         return;
     st->id = c->id;
     st->seen_gen = cd->reply_gen;
@@ -288,7 +285,8 @@ static void take_cmd(struct chunkd *cd, const struct wire_chunk_cmd *c)
         free(st);
         return;
     }
-    cmd_exec(cd, c);
+    if (cmd_exec(cd, c))
+        free(hmap_del(&cd->cmds, c->id)); /* taken again from a later reply */
 }
 
 /* Finished commands a complete reply no longer lists are forgotten. */

@@ -26,8 +26,6 @@ struct scrub_job {
 static void bad_cb(void *ctx, uint64_t id, uint64_t version, uint32_t block, int err)
 {
     struct scrub_job *s = ctx;
-    if (id & CHUNKD_TMP_BIT)
-        return;
     for (uint32_t i = 0; i < s->n_found; i++)
         if (s->found[i].chunk == id && s->found[i].version == version)
             return;
@@ -51,8 +49,7 @@ static void scrub_after(struct job *j)
     cd->counters.scrub_bytes += s->st.bytes_read;
     cd->counters.scrub_passes += s->st.passes_done;
     for (uint32_t i = 0; i < s->n_found; i++)
-        chunkd_note_bad(cd, s->found[i].chunk, s->found[i].version, s->blocks[i],
-                        s->found[i].err);
+        chunkd_note_bad(cd, s->found[i].chunk, s->found[i].version, s->blocks[i], s->found[i].err);
     chunkd_info_publish(cd);
     free(s->found);
     free(s->blocks);

@@ -99,6 +99,8 @@ const char *cli_cluster_file(void);
 
 /* --- util.c: connecting and errors ---------------------------------------------- */
 
+/* Library log lines: errors only, unless $CAIRN_LOG names a level. */
+void cli_quiet_logs(void);
 /* Connect through the cluster file. On failure the message is printed and
  * CLI_UNREACHABLE returned. */
 int cli_connect(const char *cmd, struct cairn **out);
@@ -160,6 +162,7 @@ void json_strn(struct cli_json *j, const char *s, size_t n);
 void json_u64(struct cli_json *j, uint64_t v);
 void json_i64(struct cli_json *j, int64_t v);
 void json_bool(struct cli_json *j, int v);
+void json_null(struct cli_json *j);
 /* Shorthands: key then value. */
 void json_kstr(struct cli_json *j, const char *k, const char *s);
 void json_ku64(struct cli_json *j, const char *k, uint64_t v);

@@ -1,6 +1,11 @@
 /*
  * main.c: the `cairn` binary: one table of subcommands, each a function of
- * (argc, argv) after its name returning the exit code (cli.h).
+ * (argc, argv) after its name returning the exit code (cli.h). A command
+ * with a usage text gets `cairn CMD --help` (and `cairn help CMD`) from
+ * here; the daemons parse their own flags.
+ *
+ * To add a command: one line in `commands` (name, function, one-line help,
+ * usage text or NULL). Keep every entry: scripts depend on them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,43 +18,116 @@ struct command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *help;
+    const char *usage; /* full help with examples, or NULL */
 };
 
 static const struct command commands[] = {
-    {"meta", metad_main, "run a metadata server (see docs/metad.md)"},
-    {"meta-status", cli_meta_status, "status of every metadata server and the membership"},
-    {"meta-add", cli_meta_add, "add a metadata server: --id N --addr HOST:PORT [--learner]"},
-    {"meta-remove", cli_meta_remove, "remove a metadata server: --id N"},
-    {"meta-transfer", cli_meta_transfer, "hand leadership to a metadata server: --id N"},
-    {"chunk", chunkd_main, "run a chunk server (see docs/chunkd.md)"},
-    {"chunk-status", chunkd_status_main, "status of one chunk server: --addr HOST:PORT"},
-    {"chunk-drain", chunkd_drain_main, "drain a chunk server: --id N [--off]"},
-    {"chunk-nodes", chunkd_nodes_main, "list the chunk servers the metadata group knows"},
+    /* files and directories */
+    {"put", cli_put, "copy local files or trees (-r) into cairn", cli_put_usage},
+    {"get", cli_get, "copy files or trees (-r) out of cairn", cli_get_usage},
+    {"cat", cli_cat, "print files to stdout", cli_cat_usage},
+    {"ls", cli_ls, "list directories (-l long, --json)", cli_ls_usage},
+    {"stat", cli_stat, "attributes of files (--json)", cli_stat_usage},
+    {"mkdir", cli_mkdir, "make directories (-p parents)", cli_mkdir_usage},
+    {"rm", cli_rm, "remove files, directories (-r trees)", cli_rm_usage},
+    {"mv", cli_mv, "rename or move", cli_mv_usage},
+    {"ln", cli_ln, "make hard or symbolic (-s) links", cli_ln_usage},
+    {"chmod", cli_chmod, "change permission bits", cli_chmod_usage},
+    {"chown", cli_chown, "change owner and group", cli_chown_usage},
+    {"truncate", cli_truncate, "set the size of files", cli_truncate_usage},
+    {"setgoal", cli_setgoal, "set the replication goal (copies per chunk)", cli_setgoal_usage},
+    {"getgoal", cli_getgoal, "show the replication goal", cli_getgoal_usage},
+    /* the cluster */
+    {"df", cli_df, "capacity and usage (--json)", cli_df_usage},
+    {"status", cli_status, "cluster health: leader, servers, replication (--json)",
+     cli_status_usage},
+    {"fsck", cli_fsck, "consistency report: missing, under-replicated, corrupt chunks",
+     cli_fsck_usage},
+    {"cluster", cli_cluster, "a local cluster for development: up | down | status",
+     cli_cluster_usage},
+    /* daemons and administration */
+    {"meta", metad_main, "run a metadata server (see docs/metad.md)", NULL},
+    {"meta-status", cli_meta_status, "status of every metadata server and the membership", NULL},
+    {"meta-add", cli_meta_add, "add a metadata server: --id N --addr HOST:PORT [--learner]", NULL},
+    {"meta-remove", cli_meta_remove, "remove a metadata server: --id N", NULL},
+    {"meta-transfer", cli_meta_transfer, "hand leadership to a metadata server: --id N", NULL},
+    {"chunk", chunkd_main, "run a chunk server (see docs/chunkd.md)", NULL},
+    {"chunk-status", chunkd_status_main, "status of one chunk server: --addr HOST:PORT", NULL},
+    {"chunk-drain", chunkd_drain_main, "drain a chunk server: --id N [--off]", NULL},
+    {"chunk-nodes", chunkd_nodes_main, "list the chunk servers the metadata group knows", NULL},
 };
 
 static void usage(FILE *f)
 {
-    fputs("usage: cairn COMMAND [ARGS...]\n\ncommands:\n", f);
+    fputs("usage: cairn [--cluster FILE] COMMAND [ARGS...]\n"
+          "       cairn COMMAND --help      (every command; with examples)\n\ncommands:\n",
+          f);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].help);
-    fputs("\nadmin commands take --servers HOST:PORT,... --secret FILE\n", f);
+    fputs("\n"
+          "Client commands find the cluster through a cluster file: --cluster FILE, else\n"
+          "$CAIRN_CLUSTER, else ~/.cairn/cluster (written by `cairn cluster up`).\n"
+          "Admin commands (meta-*, chunk-*) take --servers HOST:PORT,... --secret FILE.\n"
+          "CAIRN_LOG=debug|info|warn|error|off sets the client library's log level;\n"
+          "CAIRN_TIMEOUT=SECONDS bounds each metadata operation (default 15).\n"
+          "\n"
+          "exit codes:\n"
+          "  0  success\n"
+          "  1  an operation failed (each failure is reported on stderr as\n"
+          "     `cairn: COMMAND: PATH: message`)\n"
+          "  2  bad usage (unknown flag, missing argument)\n"
+          "  3  cluster unreachable (no cluster file, or no metadata server answered)\n"
+          "\n"
+          "example:\n"
+          "  cairn cluster up && cairn put -r ./src /src && cairn ls -l /src && cairn status\n",
+          f);
+}
+
+static const struct command *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0)
+            return 1;
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
+    int at = 1;
+    while (at + 1 < argc && strcmp(argv[at], "--cluster") == 0) {
+        cli_set_cluster_file(argv[at + 1]);
+        at += 2;
+    }
+    if (at >= argc) {
         usage(stderr);
         return CLI_USAGE;
     }
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0) {
-        usage(stdout);
+    const char *name = argv[at];
+    if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        const struct command *c = at + 1 < argc ? find(argv[at + 1]) : NULL;
+        if (c && c->usage)
+            fputs(c->usage, stdout);
+        else
+            usage(stdout);
         return CLI_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 2, argv + 2);
-    fprintf(stderr, "cairn: unknown command \"%s\"\n", argv[1]);
-    usage(stderr);
-    return CLI_USAGE;
+    const struct command *c = find(name);
+    if (!c) {
+        fprintf(stderr, "cairn: unknown command \"%s\"\n", name);
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (c->usage && wants_help(argc - at - 1, argv + at + 1)) {
+        fputs(c->usage, stdout);
+        return CLI_OK;
+    }
+    return c->run(argc - at - 1, argv + at + 1);
 }

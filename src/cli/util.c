@@ -138,13 +138,18 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
 
 /* --- connecting and errors --------------------------------------------------------- */
 
-int cli_connect(const char *cmd, struct cairn **out)
+void cli_quiet_logs(void)
 {
     /* Library chatter (reconnects, redirects) is not for users; CAIRN_LOG
      * turns it on (debug, info, warn, error, off). */
     const char *lv = getenv("CAIRN_LOG");
     int level = lv ? cairn_log_level_parse(lv) : -1;
     cairn_log_set_level(level >= 0 ? (enum cairn_log_level)level : CAIRN_LOG_ERROR);
+}
+
+int cli_connect(const char *cmd, struct cairn **out)
+{
+    cli_quiet_logs();
     char path[4096];
     if (cluster_file)
         snprintf(path, sizeof path, "%s", cluster_file);
@@ -159,10 +164,13 @@ int cli_connect(const char *cmd, struct cairn **out)
                 cmd, path[0] ? path : "(none)");
         return CLI_UNREACHABLE;
     }
+    /* CAIRN_TIMEOUT (seconds): how long a metadata operation may take. */
+    const char *t = getenv("CAIRN_TIMEOUT");
+    unsigned long secs = t ? strtoul(t, NULL, 10) : 0;
     struct cairn_config cfg = {
         .cluster_file = path,
         .name = "cairn-cli",
-        .op_timeout_ms = CLI_OP_TIMEOUT_MS,
+        .op_timeout_ms = secs > 0 && secs < 3600 ? (uint32_t)secs * 1000u : CLI_OP_TIMEOUT_MS,
     };
     int rc = cairn_connect(&cfg, out);
     if (rc) {
@@ -333,6 +341,12 @@ void json_i64(struct cli_json *j, int64_t v)
 {
     json_sep(j);
     fprintf(j->f, "%" PRId64, v);
+}
+
+void json_null(struct cli_json *j)
+{
+    json_sep(j);
+    fputs("null", j->f);
 }
 
 void json_bool(struct cli_json *j, int v)

@@ -134,9 +134,9 @@ enum meta_cmd_type {
      * condition is checked first (CAIRN_CONFLICT when one fails), then the
      * ops run in order, each seeing the effects of those before; if one
      * fails, everything is undone. One log entry, all or nothing. An op's
-     * u64 ino fields (the first two u64 of its body) may hold META_TXN_REF(k):
-     * the inode of op k's ATTR reply (CREATE, MKDIR, SYMLINK, LINK, SETATTR,
-     * CHUNK_COMMIT), k an earlier op.
+     * inode fields (the u64 parent / ino / new_parent of its layout) may hold
+     * META_TXN_REF(k): the inode of op k's ATTR reply (CREATE, MKDIR, SYMLINK,
+     * LINK, SETATTR, CHUNK_COMMIT), k an earlier op (counted among ops).
      * Reply: u16 n_ops, n_ops x bytes (the op's whole reply: status 0, body).
      * A failed TXN's reply is its status followed by u8 stage
      * (META_TXN_FAIL_COND / META_TXN_FAIL_OP) and u16 item (index among the
@@ -144,8 +144,8 @@ enum meta_cmd_type {
     META_TXN = 18,
     /* CHUNK_ALLOC_FENCED: u64 token, then the body of CHUNK_ALLOC. The fencing
      * token of the lock that protects the file: CAIRN_FENCED when it is older
-     * than the newest token granted on the file's FLOCK/POSIX locks or
-     * carried by an earlier fenced alloc of the file; CAIRN_EINVAL if 0 or
+     * than the newest whole-file grant (FLOCK, POSIX [0, EOF)) on the file or
+     * token carried by an earlier fenced alloc of the file; CAIRN_EINVAL if 0 or
      * not a past log index. Reply: as CHUNK_ALLOC. */
     META_CHUNK_ALLOC_FENCED = 19,
 
@@ -363,13 +363,13 @@ int meta_cmd_chunks(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uin
 
 /* What a lock command names and asks (LOCKID and the fields after it). */
 struct meta_lock_req {
-    uint8_t kind; /* enum meta_lock_kind */
-    uint64_t ino; /* FLOCK / POSIX */
+    uint8_t kind;     /* enum meta_lock_kind */
+    uint64_t ino;     /* FLOCK / POSIX */
     const char *name; /* NAMED: NUL-terminated */
     uint64_t owner;
-    uint8_t mode;  /* enum meta_lock_mode (ACQUIRE) */
-    uint8_t flags; /* META_LOCK_WAIT (ACQUIRE) */
-    uint64_t start, end; /* POSIX range; 0, 0 otherwise */
+    uint8_t mode;               /* enum meta_lock_mode (ACQUIRE) */
+    uint8_t flags;              /* META_LOCK_WAIT (ACQUIRE) */
+    uint64_t start, end;        /* POSIX range; 0, 0 otherwise */
     uint32_t wait_ms, delay_ms; /* ACQUIRE */
 };
 

@@ -34,7 +34,8 @@ _Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "fencing tokens stored as 
 
 /* --- lock ids and the object table ------------------------------------------- */
 
-void meta_lock_id_of(struct meta_lock_id *id, uint8_t kind, uint64_t ino, const uint8_t *name, size_t len)
+void meta_lock_id_of(struct meta_lock_id *id, uint8_t kind, uint64_t ino, const uint8_t *name,
+                     size_t len)
 {
     id->kind = kind;
     if (kind == META_LOCK_NAMED) {
@@ -57,7 +58,8 @@ uint64_t meta_lock_id_ino(const uint8_t *key)
     return v;
 }
 
-int meta_lock_id_cmp(uint8_t ka, const uint8_t *a, size_t na, uint8_t kb, const uint8_t *b, size_t nb)
+int meta_lock_id_cmp(uint8_t ka, const uint8_t *a, size_t na, uint8_t kb, const uint8_t *b,
+                     size_t nb)
 {
     if (ka != kb)
         return ka < kb ? -1 : 1;
@@ -216,8 +218,8 @@ static uint32_t own_span(const struct meta_lock *lk, uint64_t s, uint64_t o, uin
  * ranges of its mode that it touches, so a holder's ranges stay sorted,
  * disjoint and never adjacent in one mode (the canonical form). out has
  * room for n + 2; returns the count. */
-static uint32_t own_apply(const struct meta_lock_ent *own, uint32_t n, const struct meta_lock_ent *q,
-                          uint8_t mode, struct meta_lock_ent *out)
+static uint32_t own_apply(const struct meta_lock_ent *own, uint32_t n,
+                          const struct meta_lock_ent *q, uint8_t mode, struct meta_lock_ent *out)
 {
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -261,8 +263,8 @@ static uint32_t own_apply(const struct meta_lock_ent *own, uint32_t n, const str
 /* Give q's holder mode over q's range (mode 0: unlock it). With limits,
  * CAIRN_LIMIT when the entries would pass them; else 0 or CAIRN_ENOMEM,
  * and nothing changed on failure. */
-static int own_set(struct meta *m, struct meta_lock *lk, const struct meta_lock_ent *q, uint8_t mode,
-                   int limits)
+static int own_set(struct meta *m, struct meta_lock *lk, const struct meta_lock_ent *q,
+                   uint8_t mode, int limits)
 {
     uint32_t n;
     uint32_t at = own_span(lk, q->session, q->owner, &n);
@@ -364,7 +366,10 @@ static void note_grant(struct meta *m, const struct meta_lock_ent *w, uint64_t t
     m->grants[m->grants_n++] = (struct meta_lock_grant){w->session, w->wait_id, token};
 }
 
-/* q's holder gets q's range and mode with the token of this entry. */
+/* q's holder gets q's range and mode with the token of this entry. A grant
+ * of the whole file (flock, or a POSIX range from 0 to the end) moves the
+ * file's fence: a file has one fence, and a grant of part of it must not
+ * fence the holders of other parts. */
 static int lock_grant(struct meta *m, struct meta_lock *lk, const struct meta_lock_ent *q,
                       int limits)
 {
@@ -375,7 +380,7 @@ static int lock_grant(struct meta *m, struct meta_lock *lk, const struct meta_lo
     if (rc)
         return rc;
     lk->last_token = g.token;
-    if (lk->kind != META_LOCK_NAMED)
+    if (lk->kind != META_LOCK_NAMED && g.start == 0 && g.end == LOCK_END_MAX)
         meta_lock_fence_note(m, meta_lock_id_ino(lk->key), g.token);
     return 0;
 }

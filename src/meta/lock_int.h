@@ -24,23 +24,23 @@
 struct meta_lock_ent {
     uint64_t session;
     uint64_t owner;
-    uint64_t start, end; /* [start, end) */
-    uint64_t token;      /* held: the grant's fencing token; waiting: 0 */
-    uint64_t wait_id;    /* the acquire that queued it (0: granted at once) */
+    uint64_t start, end;  /* [start, end) */
+    uint64_t token;       /* held: the grant's fencing token; waiting: 0 */
+    uint64_t wait_id;     /* the acquire that queued it (0: granted at once) */
     uint64_t deadline_ns; /* waiting: gives up after this time (0: never) */
     uint32_t delay_ms;    /* lock-delay when the holder's session expires */
     uint8_t mode;         /* enum meta_lock_mode */
 };
 
 struct meta_lock {
-    uint64_t last_token;     /* newest grant */
-    uint64_t delay_until_ns; /* lock-delay: no grants until a TICK at or after */
+    uint64_t last_token;        /* newest grant */
+    uint64_t delay_until_ns;    /* lock-delay: no grants until a TICK at or after */
     struct meta_lock_ent *held; /* sorted by (session, owner, start) */
     struct meta_lock_ent *wait; /* FIFO: the queue order */
     uint32_t n_held, cap_held;
     uint32_t n_wait, cap_wait;
-    uint8_t kind;     /* enum meta_lock_kind */
-    uint8_t key_len;  /* NAMED: the name; FLOCK/POSIX: 8-byte big-endian ino */
+    uint8_t kind;    /* enum meta_lock_kind */
+    uint8_t key_len; /* NAMED: the name; FLOCK/POSIX: 8-byte big-endian ino */
     uint8_t key[];
 };
 
@@ -51,10 +51,12 @@ struct meta_lock_id {
     uint8_t key[CAIRN_LOCK_NAME_MAX];
 };
 
-void meta_lock_id_of(struct meta_lock_id *id, uint8_t kind, uint64_t ino, const uint8_t *name, size_t len);
+void meta_lock_id_of(struct meta_lock_id *id, uint8_t kind, uint64_t ino, const uint8_t *name,
+                     size_t len);
 uint64_t meta_lock_id_ino(const uint8_t *key);
 /* Order of lock objects: kind, then key bytes (a prefix first). */
-int meta_lock_id_cmp(uint8_t ka, const uint8_t *a, size_t na, uint8_t kb, const uint8_t *b, size_t nb);
+int meta_lock_id_cmp(uint8_t ka, const uint8_t *a, size_t na, uint8_t kb, const uint8_t *b,
+                     size_t nb);
 /* Position of the object named id in m->locks, or where it would go. */
 uint32_t meta_lock_find(const struct meta *m, const struct meta_lock_id *id, int *found);
 struct meta_lock *meta_lock_new(const struct meta_lock_id *id);

@@ -154,8 +154,8 @@ static int load_ents(struct wire_dec *d, struct meta *m, struct meta_lock *lk, i
         int rc = load_ent(d, m, lk, x, held);
         if (rc)
             return rc;
-        if (!held && (hmap_contains(&m->lock_waits, x->wait_id) ||
-                      hmap_put(&m->lock_waits, x->wait_id, lk)))
+        if (!held &&
+            (hmap_contains(&m->lock_waits, x->wait_id) || hmap_put(&m->lock_waits, x->wait_id, lk)))
             return hmap_contains(&m->lock_waits, x->wait_id) ? bad(d) : CAIRN_ENOMEM;
         if (held)
             lk->n_held++;

@@ -59,8 +59,8 @@ static void item_get(struct wire_dec *d, struct txn_item *it)
 /* Ops whose reply is an ATTR: their inode may be named by later ops. */
 static int replies_attr(uint16_t type)
 {
-    return type == META_CREATE || type == META_MKDIR || type == META_SYMLINK ||
-           type == META_LINK || type == META_SETATTR || type == META_CHUNK_COMMIT;
+    return type == META_CREATE || type == META_MKDIR || type == META_SYMLINK || type == META_LINK ||
+           type == META_SETATTR || type == META_CHUNK_COMMIT;
 }
 
 /* A reference in an inode field must name an earlier op with an ATTR reply. */
@@ -127,9 +127,9 @@ void meta_txn_decode(struct wire_dec *d, struct meta_req *r)
     int rc;
     if (r->h.type == META_COND) {
         struct meta_req inner;
-        rc = cond_type_ok(r->u32b) ? meta_req_decode_body(&inner, &r->h, (uint16_t)r->u32b,
-                                                          r->data.p, r->data.len)
-                                   : CAIRN_BADMSG;
+        rc = cond_type_ok(r->u32b)
+                 ? meta_req_decode_body(&inner, &r->h, (uint16_t)r->u32b, r->data.p, r->data.len)
+                 : CAIRN_BADMSG;
     } else {
         rc = txn_validate(r);
     }

@@ -46,12 +46,14 @@ struct chunk_live *chunks_live_get(struct metad *d, uint32_t node, int create)
     }
     l->id = node;
     hmap_init(&l->held);
+    hmap_init(&l->acked);
     return l;
 }
 
 static void live_free(struct chunk_live *l)
 {
     hmap_free(&l->held);
+    hmap_free(&l->acked);
     free(l);
 }
 
@@ -154,6 +156,8 @@ void metad_chunks_reset(struct metad *d, int code)
     hmap_free(&cs->live);
     hmap_free(&cs->repl);
     hmap_free(&cs->repl_by);
+    hmap_free(&cs->removing);
+    hmap_init(&cs->removing);
     hmap_init(&cs->live);
     hmap_init(&cs->repl);
     hmap_init(&cs->repl_by);
@@ -291,9 +295,35 @@ static void add_done(struct metad *d, struct own_prop *p, int status, const uint
     } else if (r) {
         LOG_INFO(CHUNKS_SUBSYS, "replica of chunk %" PRIu64 " on node %" PRIu32 " not added: %s",
                  r->chunk, r->target, cairn_err_name(item));
+        /* the copy made is now an orphan (a write moved the chunk on, ...):
+         * the state judges whether the target may delete it */
+        struct meta_replica_item it = {r->chunk, r->version, 0};
+        if (item != CAIRN_EEXIST && status != CAIRN_NOTLEADER && status != CAIRN_SHUTDOWN)
+            chunks_propose_replica(d, META_REPLICA_STALE, r->target, &it, 1, NULL, 0);
     }
     if (r)
         chunks_repl_free(d, r);
+}
+
+/* The OUTBOX_ACK applied (or was lost): its ids are sent again if still in
+ * the outbox. */
+static void ack_done(struct metad *d, struct own_prop *p, int status, const uint8_t *reply,
+                     size_t len)
+{
+    struct chunk_live *l = chunks_live_get(d, p->node, 0);
+    if (!l)
+        return;
+    uint64_t drop[256], k;
+    void *v;
+    size_t n;
+    do {
+        n = 0;
+        for (size_t it = 0; n < CAIRN_ARRAY_LEN(drop) && hmap_next(&l->acked, &it, &k, &v);)
+            if ((uintptr_t)v == p->index)
+                drop[n++] = k;
+        for (size_t i = 0; i < n; i++)
+            hmap_del(&l->acked, drop[i]);
+    } while (n == CAIRN_ARRAY_LEN(drop));
 }
 
 /* A soft (planned) command acked by its target. */
@@ -344,8 +374,11 @@ static void handle_acks(struct metad *d, const struct wire_chunk_heartbeat *hb)
         struct meta_hdr h;
         memset(&h, 0, sizeof h);
         buf_reset(&cs->cmd);
-        if (meta_cmd_outbox_ack(&cs->cmd, &h, ids, n) == 0)
-            chunks_propose(d, NULL, NULL, hb->node, 0);
+        struct chunk_live *l = chunks_live_get(d, hb->node, 0);
+        if (meta_cmd_outbox_ack(&cs->cmd, &h, ids, n) == 0 &&
+            chunks_propose(d, ack_done, NULL, hb->node, 0) == 0 && l)
+            for (uint32_t i = 0; i < n; i++)
+                hmap_put(&l->acked, ids[i], (void *)(uintptr_t)cs->last_index);
     }
 }
 
@@ -360,8 +393,9 @@ static void handle_bad(struct metad *d, const struct wire_chunk_heartbeat *hb)
         return;
     for (uint32_t i = 0; i < hb->n_bad; i++) {
         struct wire_chunk_bad b = wire_chunk_hb_bad(hb, i);
-        LOG_WARN(CHUNKS_SUBSYS, "node %" PRIu32 " reports chunk %" PRIu64 " version %" PRIu64
-                 " bad: %s", hb->node, b.chunk, b.version, cairn_err_name(b.err));
+        LOG_WARN(CHUNKS_SUBSYS,
+                 "node %" PRIu32 " reports chunk %" PRIu64 " version %" PRIu64 " bad: %s", hb->node,
+                 b.chunk, b.version, cairn_err_name(b.err));
         items[i] = (struct meta_replica_item){b.chunk, b.version, 0};
     }
     chunks_propose_replica(d, META_REPLICA_REMOVE, hb->node, items, hb->n_bad, remove_done, 0);
@@ -374,8 +408,8 @@ static void maybe_usage(struct metad *d, struct chunk_live *l, const struct meta
 {
     uint64_t now = time_mono_ms();
     uint64_t slack = CAIRN_MAX(ni->capacity / 64, (uint64_t)CAIRN_CHUNK_SIZE);
-    int moved = l->capacity != ni->capacity || l->used + slack < ni->used ||
-                ni->used + slack < l->used;
+    int moved =
+        l->capacity != ni->capacity || l->used + slack < ni->used || ni->used + slack < l->used;
     if (!moved || l->down_index || now - l->usage_sent_ms < CHUNKS_USAGE_EVERY_MS)
         return;
     struct meta_hdr h;
@@ -404,11 +438,17 @@ static int heartbeat_reply(struct metad *d, const struct chunk_live *l, struct c
     size_t n = meta_outbox_list(d->meta, l->id, 0, recs, CAIRN_CHUNK_CMDS_MAX);
     struct wire_chunk_hb_reply_enc b;
     wire_chunk_hb_reply_begin(&b, out, l->reported || l->reporting ? 0 : WIRE_CHUNK_HB_REPORT);
+    size_t sent = 0;
     for (size_t i = 0; i < n; i++) {
+        if (hmap_contains(&l->acked, recs[i].id))
+            continue; /* its ack is in the log: not resent meanwhile */
         struct wire_chunk_cmd c = {recs[i].id,      wire_kind(recs[i].kind), recs[i].chunk,
                                    recs[i].version, recs[i].length,          {NULL, 0}};
         wire_chunk_hb_reply_add(&b, &c);
+        sent++;
     }
+    if (n < CAIRN_CHUNK_CMDS_MAX)
+        n = sent; /* room for planned copies: every record of the node is in the reply */
     uint64_t k;
     void *v;
     for (size_t it = 0; n < CAIRN_CHUNK_CMDS_MAX && hmap_next(&cs->repl, &it, &k, &v);) {
@@ -416,8 +456,8 @@ static int heartbeat_reply(struct metad *d, const struct chunk_live *l, struct c
         struct meta_node_info src;
         if (r->target != l->id || r->adding || meta_node_get(d->meta, r->source, &src))
             continue;
-        struct wire_chunk_cmd c = {r->id,     WIRE_CHUNK_CMD_REPLICATE, r->chunk,
-                                   r->version, r->length, {src.addr, src.addr_len}};
+        struct wire_chunk_cmd c = {r->id,     WIRE_CHUNK_CMD_REPLICATE, r->chunk, r->version,
+                                   r->length, {src.addr, src.addr_len}};
         wire_chunk_hb_reply_add(&b, &c);
         n++;
     }
@@ -550,8 +590,8 @@ static void report_missing(struct metad *d, struct chunk_live *l)
                 items[k++] = (struct meta_replica_item){ci->id, ci->version, 0};
         }
         if (k) {
-            LOG_WARN(CHUNKS_SUBSYS, "node %" PRIu32 " lacks %" PRIu32 " chunk copies it should hold",
-                     l->id, k);
+            LOG_WARN(CHUNKS_SUBSYS,
+                     "node %" PRIu32 " lacks %" PRIu32 " chunk copies it should hold", l->id, k);
             chunks_propose_replica(d, META_REPLICA_REMOVE, l->id, items, k, remove_done, 0);
         }
     } while (!w.wrapped);
@@ -570,7 +610,8 @@ static void on_report(struct rpc_server *srv, struct rpc_req *req, const struct 
         return;
     }
     struct meta_node_info ni;
-    struct chunk_live *l = meta_node_get(d->meta, m.node, &ni) ? NULL : chunks_live_get(d, m.node, 1);
+    struct chunk_live *l =
+        meta_node_get(d->meta, m.node, &ni) ? NULL : chunks_live_get(d, m.node, 1);
     if (!l) {
         rpc_reply_error(req, CAIRN_ENOENT, "unknown node: register first");
         return;
@@ -657,8 +698,8 @@ size_t chunks_candidates(struct metad *d, struct place_node *out, size_t max,
         if (heard ? now - l->last_hb_ms > d->cfg.chunk_dead_ms : !grace)
             continue;
         uint64_t cap = heard ? l->capacity : ni->capacity, used = heard ? l->used : ni->used;
-        out[n++] = (struct place_node){ni->id, cap > used ? cap - used : 0, ni->label,
-                                       ni->label_len};
+        out[n++] =
+            (struct place_node){ni->id, cap > used ? cap - used : 0, ni->label, ni->label_len};
     }
     return n;
 }
@@ -745,6 +786,7 @@ int metad_chunks_attach(struct metad *d)
     hmap_init(&cs->repl);
     hmap_init(&cs->repl_by);
     hmap_init(&cs->props);
+    hmap_init(&cs->removing);
     buf_init(&cs->cmd, 0);
     buf_init(&cs->entry, 0);
     buf_init(&cs->rewrite, 0);
@@ -783,6 +825,7 @@ void metad_chunks_free(struct metad *d)
     hmap_free(&cs->repl);
     hmap_free(&cs->repl_by);
     hmap_free(&cs->props);
+    hmap_free(&cs->removing);
     buf_free(&cs->cmd);
     buf_free(&cs->entry);
     buf_free(&cs->rewrite);

@@ -22,16 +22,17 @@
 /* What the leader knows of one chunk server beyond the registry. */
 struct chunk_live {
     uint32_t id;
-    uint64_t last_hb_ms;   /* monotonic ms of the last heartbeat or registration */
-    int heard;             /* a heartbeat or registration reached THIS leader */
-    uint64_t capacity;     /* from the last heartbeat */
+    uint64_t last_hb_ms; /* monotonic ms of the last heartbeat or registration */
+    int heard;           /* a heartbeat or registration reached THIS leader */
+    uint64_t capacity;   /* from the last heartbeat */
     uint64_t used;
     uint64_t usage_sent_ms; /* last NODE_UPDATE carrying usage */
-    int reported;          /* a full report (FIRST..LAST) reached this leader */
-    int reporting;         /* between FIRST and LAST */
-    int fresh;             /* registered with this leader, its first report not in yet */
-    struct hmap held;      /* while reporting: chunk -> version held (+1 if staged: see chunks.c) */
-    uint64_t down_index;   /* NODE_UPDATE down proposed at this index (0: none) */
+    int reported;           /* a full report (FIRST..LAST) reached this leader */
+    int reporting;          /* between FIRST and LAST */
+    int fresh;              /* registered with this leader, its first report not in yet */
+    struct hmap held;    /* while reporting: chunk -> version held (+1 if staged: see chunks.c) */
+    uint64_t down_index; /* NODE_UPDATE down proposed at this index (0: none) */
+    struct hmap acked;   /* outbox id -> index of the OUTBOX_ACK carrying it */
 };
 
 /* A replication the leader planned: `target` pulls (chunk, version) from
@@ -70,6 +71,9 @@ struct own_prop {
 #define CHUNKS_WALK_PER_TICK 4096u
 /* Under-replicated chunks remembered per pass (the most endangered kept). */
 #define CHUNKS_NEEDY_MAX 65536u
+/* A REMOVE planned for a chunk is not planned again sooner (it is in the
+ * log meanwhile). */
+#define CHUNKS_REMOVE_AGAIN_MS 5000u
 /* Usage is written to the registry (NODE_UPDATE) at most this often. */
 #define CHUNKS_USAGE_EVERY_MS 10000u
 
@@ -82,24 +86,25 @@ struct needy {
 };
 
 struct metad_chunks {
-    struct hmap live;      /* node id -> struct chunk_live* */
-    struct hmap repl;      /* command id -> struct repl* */
-    struct hmap repl_by;   /* chunk id -> struct repl* */
-    struct hmap props;     /* log index -> struct own_prop* */
+    struct hmap live;    /* node id -> struct chunk_live* */
+    struct hmap repl;    /* command id -> struct repl* */
+    struct hmap repl_by; /* chunk id -> struct repl* */
+    struct hmap props;   /* log index -> struct own_prop* */
     uint64_t next_soft;
     struct prng rng;
-    int leading;           /* we were leader at the last tick */
+    int leading; /* we were leader at the last tick */
     uint64_t leader_since_ms;
     uint64_t last_plan_ms;
     struct meta_walk walk;
-    struct needy *needy;   /* under-replicated chunks found in this pass */
+    struct needy *needy; /* under-replicated chunks found in this pass */
     size_t n_needy, cap_needy;
-    struct cairn_buf cmd;     /* a command being built */
-    struct cairn_buf entry;   /* tagged entry being proposed */
-    struct cairn_buf rewrite; /* a rewritten CHUNK_ALLOC */
-    struct cairn_buf out;     /* reply payloads */
-    uint64_t replicated;      /* replicas added (for logs and tests) */
-    uint64_t last_index;      /* index of the newest own proposal */
+    struct cairn_buf cmd;         /* a command being built */
+    struct cairn_buf entry;       /* tagged entry being proposed */
+    struct cairn_buf rewrite;     /* a rewritten CHUNK_ALLOC */
+    struct cairn_buf out;         /* reply payloads */
+    uint64_t replicated;          /* replicas added (for logs and tests) */
+    uint64_t last_index;          /* index of the newest own proposal */
+    struct hmap removing;         /* chunk -> monotonic ms of the last REMOVE planned for it */
     struct meta_outbox_rec *recs; /* CAIRN_CHUNK_CMDS_MAX: a heartbeat reply's records */
 };
 

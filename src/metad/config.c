@@ -222,8 +222,7 @@ static int set_number(struct metad_config *c, int k, const char *v, char *err, s
     case METAD_KEY_CHUNK_HEARTBEAT_MS:
         if (parse_u64(v, 10, 600000, &x))
             return fail(err, err_len, "%s: \"%s\" is not 10..600000", key_names[k], v);
-        *(k == METAD_KEY_CHUNK_DEAD_MS ? &c->chunk_dead_ms : &c->chunk_heartbeat_ms) =
-            (uint32_t)x;
+        *(k == METAD_KEY_CHUNK_DEAD_MS ? &c->chunk_dead_ms : &c->chunk_heartbeat_ms) = (uint32_t)x;
         return 0;
     case METAD_KEY_REPLICATE_MAX:
         if (parse_u64(v, 1, 1024, &x))

@@ -47,8 +47,9 @@ static void mark_down(struct metad *d, const struct meta_node_info *nodes, size_
         uint64_t seen = l->heard ? l->last_hb_ms : cs->leader_since_ms;
         if (l->down_index || now - seen <= d->cfg.chunk_dead_ms)
             continue;
-        LOG_WARN(CHUNKS_SUBSYS, "chunk server %" PRIu32 " silent for %" PRIu64 " ms: marking it down",
-                 ni->id, now - seen);
+        LOG_WARN(CHUNKS_SUBSYS,
+                 "chunk server %" PRIu32 " silent for %" PRIu64 " ms: marking it down", ni->id,
+                 now - seen);
         struct meta_hdr h;
         memset(&h, 0, sizeof h);
         buf_reset(&cs->cmd);
@@ -91,8 +92,8 @@ static void repl_expire(struct metad *d, const struct meta_node_info *nodes, siz
     size_t nd = 0;
     for (size_t it = 0; nd < CAIRN_ARRAY_LEN(drop) && hmap_next(&d->chunks->repl, &it, &k, &v);) {
         struct repl *r = v;
-        if (!r->adding && (now - r->started_ms > CHUNKS_REPL_TIMEOUT_MS ||
-                           !node_up(nodes, n, r->target)))
+        if (!r->adding &&
+            (now - r->started_ms > CHUNKS_REPL_TIMEOUT_MS || !node_up(nodes, n, r->target)))
             drop[nd++] = r;
     }
     for (size_t i = 0; i < nd; i++) {
@@ -114,8 +115,8 @@ static void needy_push(struct metad_chunks *cs, const struct meta_chunk_goal *g,
         cs->needy = v;
         cs->cap_needy = cap;
     }
-    cs->needy[cs->n_needy++] = (struct needy){g->chunk.id, g->chunk.version, g->chunk.length, live,
-                                              g->goal};
+    cs->needy[cs->n_needy++] =
+        (struct needy){g->chunk.id, g->chunk.version, g->chunk.length, live, g->goal};
 }
 
 /* One chunk of the walk: under its goal -> needy; at its goal with copies on
@@ -134,7 +135,16 @@ static void walk_one(struct metad *d, const struct meta_chunk_goal *g,
         needy_push(d->chunks, g, live);
         return;
     }
-    for (uint8_t i = 0; i < ci->n_replicas && live < ci->n_replicas; i++) {
+    uint64_t now = time_mono_ms();
+    uintptr_t last = (uintptr_t)hmap_get(&d->chunks->removing, ci->id);
+    if (live == ci->n_replicas || (last && now - last < CHUNKS_REMOVE_AGAIN_MS))
+        return;
+    if (hmap_len(&d->chunks->removing) >= CHUNKS_NEEDY_MAX) {
+        hmap_free(&d->chunks->removing);
+        hmap_init(&d->chunks->removing);
+    }
+    hmap_put(&d->chunks->removing, ci->id, (void *)(uintptr_t)now);
+    for (uint8_t i = 0; i < ci->n_replicas; i++) {
         if (node_up(nodes, n, ci->replicas[i]))
             continue;
         struct meta_replica_item it = {ci->id, ci->version, 0};
@@ -189,8 +199,8 @@ static int pick_target(struct metad *d, const struct meta_chunk_info *ci,
         if (ni && ni->state == META_NODE_UP)
             labels[nl++] = (struct place_node){ni->id, 0, ni->label, ni->label_len};
     }
-    int rc = place_choose(cand, k, ci->replicas, ci->n_replicas, labels, nl, 1, 1,
-                          &d->chunks->rng, out);
+    int rc =
+        place_choose(cand, k, ci->replicas, ci->n_replicas, labels, nl, 1, 1, &d->chunks->rng, out);
     return rc < 0 ? rc : 0;
 }
 
@@ -198,6 +208,8 @@ static int pick_target(struct metad *d, const struct meta_chunk_info *ci,
 static void schedule(struct metad *d, const struct meta_node_info *nodes, size_t n)
 {
     struct metad_chunks *cs = d->chunks;
+    if (cs->n_needy == 0)
+        return;
     qsort(cs->needy, cs->n_needy, sizeof *cs->needy, cmp_needy);
     struct place_node *cand = malloc((n ? n : 1) * sizeof *cand);
     for (size_t i = 0; cand && i < cs->n_needy; i++) {
@@ -214,8 +226,14 @@ static void schedule(struct metad *d, const struct meta_node_info *nodes, size_t
         struct repl *r = calloc(1, sizeof *r);
         if (!r)
             break;
-        *r = (struct repl){WIRE_CHUNK_CMD_SOFT | ++cs->next_soft, ci.id, ci.version, ci.length,
-                           dst, src, time_mono_ms(), 0};
+        *r = (struct repl){WIRE_CHUNK_CMD_SOFT | ++cs->next_soft,
+                           ci.id,
+                           ci.version,
+                           ci.length,
+                           dst,
+                           src,
+                           time_mono_ms(),
+                           0};
         if (hmap_put(&cs->repl, r->id, r) || hmap_put(&cs->repl_by, r->chunk, r)) {
             hmap_del(&cs->repl, r->id);
             free(r);

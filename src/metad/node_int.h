@@ -145,7 +145,7 @@ struct metad {
     int stopping;
     int exit_rc;
 
-    struct metrics *metrics; /* NULL unless cfg.metrics */
+    struct metrics *metrics;     /* NULL unless cfg.metrics */
     struct metad_chunks *chunks; /* leader side of the chunk servers (chunks.h) */
 
     /* signals (metad_main only) */

@@ -408,6 +408,7 @@ int wire_chunk_u32_decode(const uint8_t *p, size_t n, uint32_t *v)
 static int write_check(const struct wire_chunk_write *m)
 {
     if (m->chunk == 0 || m->version == 0 || m->base_version >= m->version ||
+        m->base_length > CAIRN_CHUNK_SIZE || (m->base_length && !m->base_version) ||
         (m->flags & ~WIRE_CHUNK_WRITE_FLUSH) || m->n_chain > CAIRN_GOAL_MAX - 1)
         return CAIRN_EINVAL;
     for (uint8_t i = 0; i < m->n_chain; i++)
@@ -433,6 +434,7 @@ int wire_chunk_write_encode(struct cairn_buf *out, const struct wire_chunk_write
     wire_put_u64(&e, m->chunk);
     wire_put_u64(&e, m->version);
     wire_put_u64(&e, m->base_version);
+    wire_put_u32(&e, m->base_length);
     wire_put_u64(&e, m->offset);
     wire_put_u8(&e, m->flags);
     wire_put_u64(&e, m->token);
@@ -451,6 +453,7 @@ int wire_chunk_write_decode(const uint8_t *p, size_t n, struct wire_chunk_write 
     m->chunk = wire_get_u64(&d);
     m->version = wire_get_u64(&d);
     m->base_version = wire_get_u64(&d);
+    m->base_length = wire_get_u32(&d);
     m->offset = wire_get_u64(&d);
     m->flags = wire_get_u8(&d);
     m->token = wire_get_u64(&d);

@@ -163,7 +163,8 @@ int wire_chunk_u32_decode(const uint8_t *p, size_t n, uint32_t *v);
 
 /* --- data path ------------------------------------------------------------------ */
 
-/* CHUNK_WRITE. chunk, version nonzero; base_version < version; flags within
+/* CHUNK_WRITE. chunk, version nonzero; base_version < version; base_length
+ * <= CAIRN_CHUNK_SIZE and 0 without a base; flags within
  * WIRE_CHUNK_WRITE_FLUSH; n_chain <= CAIRN_GOAL_MAX - 1, each chain address
  * 1..CAIRN_NODE_ADDR_MAX bytes; data 0..CAIRN_CHUNK_IO_MAX bytes (0 only with
  * FLUSH); offset + data.len <= CAIRN_CHUNK_SIZE. */
@@ -171,6 +172,7 @@ struct wire_chunk_write {
     uint64_t chunk;
     uint64_t version;
     uint64_t base_version;
+    uint32_t base_length; /* 0: keep the copy of the base whole */
     uint64_t offset;
     uint8_t flags;
     uint64_t token;

@@ -167,6 +167,10 @@ enum wire_type {
      *   u64 chunk, u64 version (the staged version CHUNK_ALLOC named),
      *   u64 base_version (0: the new version starts empty; else the committed
      *     version it is a copy of, for writes of part of a chunk),
+     *   u32 base_length (the base's length in the metadata, <= CAIRN_CHUNK_SIZE;
+     *     bytes of the copy past it read as zeros, in case the base's TRUNCATE
+     *     has not reached this server yet; 0 = keep the copy whole; 0 when
+     *     base_version is 0),
      *   u64 offset, u8 flags (WIRE_CHUNK_WRITE_FLUSH: fdatasync before the
      *     reply), u64 token (fencing token of the writer's lock, 0 = none:
      *     a chunk server refuses a token older than one it has seen for the
@@ -217,7 +221,8 @@ enum wire_type {
 #define WIRE_CLIENT_NAME_MAX 64u
 
 /* CHUNK_HEARTBEAT_REPLY flags. */
-#define WIRE_CHUNK_HB_REPORT 0x1u /* send a full CHUNK_REPORT (the leader has none since it led) */
+/* Send a full CHUNK_REPORT (this leader has none from the node). */
+#define WIRE_CHUNK_HB_REPORT 0x1u
 /* CHUNK_REPORT flags: a full report is the pieces FIRST .. LAST (one piece may be both). */
 #define WIRE_CHUNK_REPORT_FIRST 0x1u
 #define WIRE_CHUNK_REPORT_LAST 0x2u

@@ -155,6 +155,7 @@ TEST_T(data_chunk_server_killed_100_files, 150)
     for (int i = 0; i < N; i += 7) {
         struct datafile_chunk c = dt_chunk(&t, ino[i], 0);
         struct dt_span s = {1000 + (uint64_t)i, 0, size[i]};
+        dt_wait_committed(&t, &c, 20000);
         for (uint8_t k = 0; k < c.n_replicas; k++)
             CHECK_OK(dt_verify_on(&t, c.replicas[k], &c, 0, dt_expect_span, &s));
     }
@@ -219,6 +220,7 @@ TEST_T(data_disk_full_one_server, 150)
         CHECK_EQ_U64(dt_check(&t, NULL, ino, size, dt_expect_span, s), 0);
         struct datafile_chunk c = dt_chunk(&t, ino, 0);
         ids[k] = c.id;
+        dt_wait_committed(&t, &c, 20000);
         for (uint8_t i = 0; i < c.n_replicas; i++)
             CHECK_OK(dt_verify_on(&t, c.replicas[i], &c, 0, dt_expect_span, s));
     }

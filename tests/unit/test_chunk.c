@@ -455,3 +455,63 @@ TEST_T(chunk_list_usage_capacity_delete, 30)
     model_free(&m);
     tc_free(&t);
 }
+
+static void count_bad(void *ctx, uint64_t id, uint64_t version, uint32_t block, int err)
+{
+    (*(int *)ctx)++;
+}
+
+/* Truncation keeps the version number and cuts the bytes; what was cut reads as zeros when
+ * a later version extends the chunk again. */
+static void truncate_case(int use_faultfs)
+{
+    struct tc t;
+    tc_init(&t, use_faultfs);
+    const uint64_t bs = CAIRN_BLOCK_SIZE;
+    struct model m = {0};
+    CHECK_OK(chunk_stage(t.s, 70, 4, 0));
+    write_random(t.s, 70, 4, &m, 0, (size_t)(5 * bs + 123));
+    CHECK_OK(chunk_commit(t.s, 70, 4));
+    CHECK_OK(chunk_truncate(t.s, 70, 4, 3 * bs + 10));
+    model_truncate(&m, 3 * bs + 10);
+    check_all(t.s, 70, 4, 0, &m);
+    CHECK_OK(chunk_truncate(t.s, 70, 4, 3 * bs + 10)); /* resent: nothing to do */
+    CHECK_OK(chunk_truncate(t.s, 70, 4, 5 * bs));      /* never extends */
+    check_all(t.s, 70, 4, 0, &m);
+    struct chunk_usage u;
+    chunk_usage(t.s, &u);
+    CHECK_EQ_U64(u.bytes, 3 * bs + 10);
+    /* A clone extended past the cut reads zeros where the old bytes were. */
+    CHECK_OK(chunk_stage(t.s, 70, 5, 4));
+    write_random(t.s, 70, 5, &m, 4 * bs + 1, 10);
+    CHECK_OK(chunk_commit(t.s, 70, 5));
+    check_all(t.s, 70, 5, 0, &m);
+    /* On a block boundary, then to nothing. */
+    CHECK_OK(chunk_truncate(t.s, 70, 5, 2 * bs));
+    model_truncate(&m, 2 * bs);
+    check_all(t.s, 70, 5, 0, &m);
+    CHECK_OK(chunk_truncate(t.s, 70, 5, 0));
+    model_truncate(&m, 0);
+    check_all(t.s, 70, 5, 0, &m);
+    /* Only the committed version can be cut. */
+    CHECK_OK(chunk_stage(t.s, 70, 6, 0));
+    CHECK_EQ(chunk_truncate(t.s, 70, 6, 0), CAIRN_STALEVERSION);
+    CHECK_EQ(chunk_truncate(t.s, 70, 4, 0), CAIRN_STALEVERSION);
+    CHECK_EQ(chunk_truncate(t.s, 71, 1, 0), CAIRN_STALEVERSION);
+    CHECK(!tc_exists(&t, 70, 5, CHUNK_NAME_TMP));
+    /* The scrubber finds every CRC of the cut files right. */
+    int bad = 0;
+    struct chunk_scrub_stats st = {0};
+    while (!st.passes_done)
+        CHECK_OK(chunk_scrub_step(t.s, 1u << 20, count_bad, &bad, &st));
+    CHECK_EQ(bad, 0);
+    tc_reopen(&t);
+    CHECK_EQ_U64(t.rec.committed, 1);
+    check_all(t.s, 70, 5, 0, &m);
+    model_free(&m);
+    tc_free(&t);
+}
+
+TEST_T(chunk_truncate_faultfs, 30) { truncate_case(1); }
+
+TEST_T(chunk_truncate_posix, 30) { truncate_case(0); }

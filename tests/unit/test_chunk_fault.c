@@ -67,6 +67,33 @@ static void copy_file(const char *from, const char *to)
     write_file(to, buf, n);
 }
 
+/* Things a crash or an operator leave behind: a temporary file, a foreign file,
+ * and a valid file (of chunk 0x1000 v1) in the wrong fan-out directory. */
+static void add_leftovers(struct tc *t)
+{
+    char path[1024], other[1024];
+    tc_path(t, 0x2000, 3, CHUNK_NAME_TMP, path, sizeof path);
+    write_file(path, "partial", 7);
+    snprintf(other, sizeof other, "%s/chunks/00/notes.txt", t->dir);
+    write_file(other, "hello", 5);
+    tc_path(t, 0x1000, 1, CHUNK_NAME_COMMITTED, path, sizeof path);
+    snprintf(other, sizeof other, "%s/chunks/%02x/%s", t->dir, (chunk_fanout(0x1000) + 1) & 0xff,
+             strrchr(path, '/') + 1);
+    copy_file(path, other);
+}
+
+static void check_same_list(const struct chunk_info *a, size_t na, const struct chunk_info *b,
+                            size_t nb)
+{
+    CHECK_EQ(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        CHECK_EQ_U64(a[i].id, b[i].id);
+        CHECK_EQ_U64(a[i].version, b[i].version);
+        CHECK_EQ_U64(a[i].length, b[i].length);
+        CHECK_EQ(a[i].staged, b[i].staged);
+    }
+}
+
 TEST_T(chunk_restart_recovers_state, 60)
 {
     struct tc t;
@@ -95,36 +122,15 @@ TEST_T(chunk_restart_recovers_state, 60)
     struct chunk_usage ub, ua;
     chunk_usage(t.s, &ub);
 
-    /* Things a crash or an operator leave behind: a temporary file, a foreign file, a valid
-     * file in the wrong fan-out directory, an older committed version beside the current. */
-    char path[1024], other[1024];
-    tc_path(&t, 0x2000, 3, CHUNK_NAME_TMP, path, sizeof path);
-    write_file(path, "partial", 7);
-    snprintf(other, sizeof other, "%s/chunks/00/notes.txt", t.dir);
-    write_file(other, "hello", 5);
-    tc_path(&t, 0x1000, 1, CHUNK_NAME_COMMITTED, path, sizeof path);
-    snprintf(other, sizeof other, "%s/chunks/%02x/%s", t.dir, (chunk_fanout(0x1000) + 1) & 0xff,
-             strrchr(path, '/') + 1);
-    copy_file(path, other);
-    uint64_t id3 = 0x1000 + 3 * 37; /* committed v5 now; v1 comes back from the dead */
-    CHECK_OK(chunk_stage(t.s, 0x3000, 1, 0));
-    CHECK_OK(chunk_commit(t.s, 0x3000, 1));
-    CHECK_OK(chunk_delete(t.s, 0x3000, 0));
+    add_leftovers(&t);
     tc_reopen(&t);
     CHECK_EQ_U64(t.rec.tmp_removed, 1);
     CHECK_EQ_U64(t.rec.unknown, 1);
     CHECK_EQ_U64(t.rec.quarantined, 1);
     CHECK_EQ_U64(t.rec.superseded, 0);
-    (void)id3;
 
     CHECK_OK(chunk_list(t.s, &after, &na));
-    CHECK_EQ(na, nb);
-    for (size_t i = 0; i < na; i++) {
-        CHECK_EQ_U64(after[i].id, before[i].id);
-        CHECK_EQ_U64(after[i].version, before[i].version);
-        CHECK_EQ_U64(after[i].length, before[i].length);
-        CHECK_EQ(after[i].staged, before[i].staged);
-    }
+    check_same_list(before, nb, after, na);
     chunk_usage(t.s, &ua);
     CHECK_EQ_U64(ua.chunks, ub.chunks);
     CHECK_EQ_U64(ua.bytes, ub.bytes);
@@ -255,6 +261,65 @@ TEST_T(chunk_crash_during_commit, 120)
     CHECK(outcomes.old_dropped > 0);
     CHECK(outcomes.new_current > 0);
     CHECK(outcomes.superseded > 0);
+}
+
+/* A truncation cut short by a failure and a power cut leaves the whole old
+ * version or the cut one, never neither and never a mixture; a damaged block
+ * where the cut falls is refused and changes nothing. */
+TEST_T(chunk_crash_during_truncate, 60)
+{
+    static const enum faultfs_op ops[] = {FAULTFS_OPEN,      FAULTFS_PREAD,     FAULTFS_PWRITE,
+                                          FAULTFS_FTRUNCATE, FAULTFS_FDATASYNC, FAULTFS_RENAME,
+                                          FAULTFS_SYNC_DIR};
+    int run = 0, cut_seen = 0, whole_seen = 0;
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+        for (uint32_t nth = 1; nth <= 3; nth++, run++) {
+            char sub[64];
+            snprintf(sub, sizeof sub, "run%d", run);
+            struct tc t;
+            tc_init_in(&t, 1, sub);
+            struct model m = {0}, cut;
+            put_version(&t, 31, 2, 0, &m, 0, (size_t)(4 * BS + 5));
+            model_copy(&cut, &m);
+            model_truncate(&cut, BS + 7);
+            faultfs_fail(t.ff, ops[i], nth, CAIRN_EIO);
+            int rc = chunk_truncate(t.s, 31, 2, BS + 7);
+            faultfs_clear(t.ff);
+            tc_crash(&t, run % 2 ? FAULTFS_CRASH_RANDOM : FAULTFS_CRASH_LOSE_UNSYNCED);
+            CHECK_EQ_U64(committed_of(&t, 31), 2);
+            CHECK(!tc_exists(&t, 31, 2, CHUNK_NAME_TMP));
+            struct chunk_info st[1 + CAIRN_CHUNK_STAGED_MAX];
+            size_t n;
+            chunk_stat(t.s, 31, st, &n);
+            if (rc == 0)
+                CHECK_EQ_U64(st[0].length, cut.length);
+            check_all(t.s, 31, 2, 0, st[0].length == cut.length ? &cut : &m);
+            cut_seen += st[0].length == cut.length;
+            whole_seen += st[0].length == m.length;
+            model_free(&m);
+            model_free(&cut);
+            tc_free(&t);
+        }
+    }
+    CHECK(cut_seen > 0 && whole_seen > 0);
+
+    struct tc t;
+    tc_init_in(&t, 1, "corrupt");
+    struct model m = {0};
+    put_version(&t, 32, 1, 0, &m, 0, (size_t)(3 * BS));
+    tc_corrupt(&t, 32, 1, CHUNK_NAME_COMMITTED, CHUNK_DATA_OFF + BS + 9000, 0x20);
+    CHECK_EQ(chunk_truncate(t.s, 32, 1, BS + 100), CAIRN_CORRUPT);
+    check_read(t.s, 32, 1, 0, &m, 0, (size_t)BS);
+    struct chunk_read_result r;
+    uint8_t b;
+    CHECK_OK(chunk_read(t.s, 32, 1, 3 * BS - 1, &b, 1, 0, &r));
+    CHECK_EQ_U64(r.length, 3 * BS);
+    /* A cut on a block boundary does not need the damaged block. */
+    CHECK_OK(chunk_truncate(t.s, 32, 1, BS));
+    model_truncate(&m, BS);
+    check_all(t.s, 32, 1, 0, &m);
+    model_free(&m);
+    tc_free(&t);
 }
 
 /* After a power cut in the middle of unflushed writes, every block of the staged version
@@ -752,13 +817,7 @@ TEST_T(chunk_concurrent_threads, 120)
     CHECK_OK(chunk_list(t.s, &before, &nb));
     tc_reopen(&t);
     CHECK_OK(chunk_list(t.s, &after, &na));
-    CHECK_EQ(na, nb);
-    for (size_t i = 0; i < na; i++) {
-        CHECK_EQ_U64(after[i].id, before[i].id);
-        CHECK_EQ_U64(after[i].version, before[i].version);
-        CHECK_EQ_U64(after[i].length, before[i].length);
-        CHECK_EQ(after[i].staged, before[i].staged);
-    }
+    check_same_list(before, nb, after, na);
     free(before);
     free(after);
     tc_free(&t);

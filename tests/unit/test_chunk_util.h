@@ -148,6 +148,24 @@ static inline void model_write(struct model *m, uint64_t off, const uint8_t *p, 
         m->length = off + n;
 }
 
+/* Cuts the model to length: the bytes past it become zeros (holes). */
+static inline void model_truncate(struct model *m, uint64_t length)
+{
+    for (uint32_t b = 0; b < CHUNK_BLOCKS; b++) {
+        uint64_t bs = (uint64_t)b * CAIRN_BLOCK_SIZE;
+        if (!m->blocks[b] || bs + CAIRN_BLOCK_SIZE <= length)
+            continue;
+        if (bs >= length) {
+            free(m->blocks[b]);
+            m->blocks[b] = NULL;
+        } else {
+            memset(m->blocks[b] + (length - bs), 0, (size_t)(bs + CAIRN_BLOCK_SIZE - length));
+        }
+    }
+    if (m->length > length)
+        m->length = length;
+}
+
 /* The bytes [off, off + n) clipped to the length; returns how many. */
 static inline size_t model_read(const struct model *m, uint64_t off, uint8_t *p, size_t n)
 {

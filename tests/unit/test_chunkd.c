@@ -83,6 +83,37 @@ TEST_T(partial_overwrite_keeps_the_rest, 90)
     tc_free(&t);
 }
 
+/* A write based on a version whose TRUNCATE has not reached this server
+ * yet: the copy is cut to the base length the client names, so cut bytes
+ * never come back. Also: a write based on a version still staged here
+ * commits it (the metadata allocates on committed versions only). */
+TEST_T(base_copy_clipped_to_base_length, 60)
+{
+    struct tc t;
+    tc_init(&t, 1, NULL);
+    size_t len = 300000;
+    uint8_t *data = pattern(len);
+    struct tc_alloc v1 = {.chunk = 5555, .version = 1, .n = 1};
+    v1.reps[0] = tc_chunk_info(&t, 0).node;
+    int ok[CAIRN_GOAL_MAX];
+    tc_write(&t, &v1, 0, 0, data, len, ok);
+    CHECK(ok[0]);
+    struct tc_alloc v2 = v1;
+    v2.version = 2;
+    uint8_t patch[10];
+    memset(patch, 0xee, sizeof patch);
+    tc_write_clip(&t, &v2, 1, 1000, 5000, patch, sizeof patch, ok);
+    CHECK(ok[0]);
+    uint8_t *want = calloc(1, len);
+    memcpy(want, data, 1000);
+    memcpy(want + 5000, patch, sizeof patch);
+    CHECK_OK(tc_read_equals(&t, t.chunk[0].addr, v2.chunk, 2, want, len));
+    CHECK_OK(tc_read_equals(&t, t.chunk[0].addr, v1.chunk, 1, data, len)); /* v1 committed */
+    free(want);
+    free(data);
+    tc_free(&t);
+}
+
 TEST_T(placement_spreads_over_racks, 90)
 {
     static const char *const labels[] = {"r1", "r1", "r2", "r2"};

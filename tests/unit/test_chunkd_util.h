@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
 #include "common/time.h"
 #include "meta/cmd.h"
 #include "metad/metad.h"
+#include "raft/raft.h"
 #include "rpc/rpc.h"
 #include "test.h"
 #include "wire/msg_chunk.h"
@@ -45,6 +47,15 @@
 #define TC_META 3
 #define TC_CHUNKS_MAX 6
 #define TC_SECRET "chunkd-test-secret-0123456789abcdef"
+
+#define TC_WAIT(cond, what)                                                  \
+    do {                                                                     \
+        uint64_t end_ = time_mono_ms() + WAIT_MS;                            \
+        while (!(cond)) {                                                    \
+            CHECKF(time_mono_ms() < end_, "timed out waiting for %s", what); \
+            tc_sleep_ms(50);                                                 \
+        }                                                                    \
+    } while (0)
 
 struct tc_meta {
     struct metad_config cfg;
@@ -215,6 +226,7 @@ static inline void tc_meta_stop(struct tc *t, int i)
 static inline void tc_init(struct tc *t, int n, const char *const *labels)
 {
     memset(t, 0, sizeof *t);
+    signal(SIGPIPE, SIG_IGN); /* as the daemons' main does: a peer gone is an error code */
     cairn_log_set_level(CAIRN_LOG_WARN);
     snprintf(t->secret_path, sizeof t->secret_path, "%s/secret", test_tmpdir());
     int fd = open(t->secret_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -239,8 +251,11 @@ static inline void tc_init(struct tc *t, int n, const char *const *labels)
     for (int i = 0; i < n; i++)
         tc_wait_registered(t, i);
     const char *addrs[TC_META] = {t->meta_addrs[0], t->meta_addrs[1], t->meta_addrs[2]};
-    struct metaclient_cfg mc = {.addrs = addrs, .n_addrs = TC_META, .secret = &t->secret,
-                                .name = "test", .seed = test_seed() | 1};
+    struct metaclient_cfg mc = {.addrs = addrs,
+                                .n_addrs = TC_META,
+                                .secret = &t->secret,
+                                .name = "test",
+                                .seed = test_seed() | 1};
     CHECK_OK(metaclient_new(NULL, &mc, &t->mc));
     CHECK_OK(uv_loop_init(&t->loop));
     buf_init(&t->cmd, 0);
@@ -311,7 +326,7 @@ struct tc_alloc {
 
 /* CHUNK_ALLOC with no replicas: the leader's placement fills them. */
 static inline int tc_alloc(struct tc *t, uint64_t ino, uint32_t index, uint32_t deadline_ms,
-                    struct tc_alloc *a)
+                           struct tc_alloc *a)
 {
     struct meta_hdr h = tc_hdr();
     buf_reset(&t->cmd);
@@ -332,7 +347,7 @@ static inline int tc_alloc(struct tc *t, uint64_t ino, uint32_t index, uint32_t 
 }
 
 static inline int tc_commit(struct tc *t, uint64_t ino, uint32_t index, const struct tc_alloc *a,
-                     uint32_t length, const uint32_t *ok, uint8_t n)
+                            uint32_t length, const uint32_t *ok, uint8_t n)
 {
     struct meta_hdr h = tc_hdr();
     buf_reset(&t->cmd);
@@ -413,8 +428,9 @@ static inline inline const char *tc_addr_of(struct tc *t, uint32_t node)
 
 /* Write data at off down the chain of the allocation's replicas, in 1 MiB
  * pieces, the last with FLUSH; ok[i] = replica i acknowledged every piece. */
-static inline void tc_write(struct tc *t, const struct tc_alloc *a, uint64_t base, uint64_t off,
-                     const uint8_t *data, size_t len, int *ok)
+static inline void tc_write_clip(struct tc *t, const struct tc_alloc *a, uint64_t base,
+                                 uint32_t base_length, uint64_t off, const uint8_t *data,
+                                 size_t len, int *ok)
 {
     for (uint8_t i = 0; i < a->n; i++)
         ok[i] = 1;
@@ -430,6 +446,7 @@ static inline void tc_write(struct tc *t, const struct tc_alloc *a, uint64_t bas
         m.chunk = a->chunk;
         m.version = a->version;
         m.base_version = base;
+        m.base_length = base_length;
         m.offset = off + done;
         m.flags = done + n == len ? WIRE_CHUNK_WRITE_FLUSH : 0;
         m.n_chain = (uint8_t)(a->n - 1);
@@ -442,7 +459,13 @@ static inline void tc_write(struct tc *t, const struct tc_alloc *a, uint64_t bas
         CHECK_OK(wire_chunk_write_encode(&req, &m));
         buf_reset(&rep);
         uint16_t type;
-        int rc = rpc_call_sync(c, WIRE_CHUNK_WRITE, req.data, req.len, 10000, &type, &rep);
+        int rc;
+        for (int tries = 0; tries < 3; tries++) { /* pieces are idempotent */
+            buf_reset(&rep);
+            rc = rpc_call_sync(c, WIRE_CHUNK_WRITE, req.data, req.len, 10000, &type, &rep);
+            if (rc != CAIRN_CLOSED)
+                break;
+        }
         struct wire_chunk_write_reply r;
         if (rc == 0)
             rc = wire_chunk_write_reply_decode(rep.data, rep.len, &r);
@@ -455,9 +478,15 @@ static inline void tc_write(struct tc *t, const struct tc_alloc *a, uint64_t bas
     buf_free(&rep);
 }
 
+static inline void tc_write(struct tc *t, const struct tc_alloc *a, uint64_t base, uint64_t off,
+                            const uint8_t *data, size_t len, int *ok)
+{
+    tc_write_clip(t, a, base, 0, off, data, len, ok);
+}
+
 /* CHUNK_READ of [off, off + len) from addr; the bytes go to out. */
-static inline int tc_read(struct tc *t, const char *addr, uint64_t chunk, uint64_t version, uint64_t off,
-                   uint32_t len, uint8_t *out, size_t *got)
+static inline int tc_read(struct tc *t, const char *addr, uint64_t chunk, uint64_t version,
+                          uint64_t off, uint32_t len, uint8_t *out, size_t *got)
 {
     struct rpc_client *c = tc_peer(t, addr);
     struct cairn_buf req, rep;
@@ -466,7 +495,13 @@ static inline int tc_read(struct tc *t, const char *addr, uint64_t chunk, uint64
     struct wire_chunk_read m = {chunk, version, off, len, 0};
     CHECK_OK(wire_chunk_read_encode(&req, &m));
     uint16_t type;
-    int rc = rpc_call_sync(c, WIRE_CHUNK_READ, req.data, req.len, 10000, &type, &rep);
+    int rc;
+    for (int tries = 0; tries < 3; tries++) { /* a connection to a restarted server */
+        buf_reset(&rep);
+        rc = rpc_call_sync(c, WIRE_CHUNK_READ, req.data, req.len, 10000, &type, &rep);
+        if (rc != CAIRN_CLOSED)
+            break;
+    }
     struct wire_chunk_read_reply r;
     if (rc == 0)
         rc = wire_chunk_read_reply_decode(rep.data, rep.len, &r);
@@ -482,7 +517,7 @@ static inline int tc_read(struct tc *t, const char *addr, uint64_t chunk, uint64
 /* A one-chunk file holding data, written to the placement's replicas and
  * committed with every replica that acknowledged. */
 static inline uint64_t tc_put(struct tc *t, const char *name, uint8_t goal, const uint8_t *data,
-                       size_t len, struct tc_alloc *a)
+                              size_t len, struct tc_alloc *a)
 {
     uint64_t ino = tc_create(t, name, goal);
     CHECK_OK(tc_alloc(t, ino, 0, 30000, a));
@@ -500,7 +535,7 @@ static inline uint64_t tc_put(struct tc *t, const char *name, uint8_t goal, cons
 
 /* The whole chunk from addr equals data. */
 static inline int tc_read_equals(struct tc *t, const char *addr, uint64_t chunk, uint64_t version,
-                          const uint8_t *data, size_t len)
+                                 const uint8_t *data, size_t len)
 {
     uint8_t *buf = malloc(CAIRN_CHUNK_IO_MAX);
     int rc = 0;
@@ -520,8 +555,8 @@ static inline int tc_live_replicas(struct tc *t, const struct meta_chunk_info *c
 {
     int live = 0;
     for (uint8_t i = 0; i < ci->n_replicas; i++)
-        live += tc_slot(t, ci->replicas[i]) >= 0 &&
-                tc_node_state(t, ci->replicas[i]) == META_NODE_UP;
+        live +=
+            tc_slot(t, ci->replicas[i]) >= 0 && tc_node_state(t, ci->replicas[i]) == META_NODE_UP;
     return live;
 }
 
@@ -533,8 +568,8 @@ static inline void tc_corrupt(struct tc *t, int i, uint64_t chunk, uint64_t vers
     chunk_name_format(name, chunk, version, CHUNK_NAME_COMMITTED);
     snprintf(path, sizeof path, "%s/chunks/%02x/%s", t->chunk[i].cfg.data, chunk_fanout(chunk),
              name);
-    int fd = open(path, O_RDWR);
-    CHECKF(fd >= 0, "open %s", path);
+    int fd; /* the leader's COMMIT may not have run yet */
+    TC_WAIT((fd = open(path, O_RDWR)) >= 0, "the committed file");
     uint8_t b;
     CHECK(pread(fd, &b, 1, (off_t)(CHUNK_DATA_OFF + off)) == 1);
     b ^= 0x5a;
@@ -558,14 +593,5 @@ static inline int tc_holds(struct tc *t, int i, uint64_t chunk)
     closedir(d);
     return found;
 }
-
-#define TC_WAIT(cond, what)                                               \
-    do {                                                                  \
-        uint64_t end_ = time_mono_ms() + WAIT_MS;                         \
-        while (!(cond)) {                                                 \
-            CHECKF(time_mono_ms() < end_, "timed out waiting for %s", what); \
-            tc_sleep_ms(50);                                              \
-        }                                                                 \
-    } while (0)
 
 #endif

@@ -296,8 +296,8 @@ static int alloc_fenced(struct mt *t, uint64_t token, uint64_t ino, uint32_t ind
 {
     MT_BEGIN(t);
     uint32_t rep[1] = {1};
-    CHECK_OK(meta_cmd_chunk_alloc_fenced(&t->cmd, &h_, token, ino, index, t->now + 60 * MT_SEC,
-                                         rep, 1));
+    CHECK_OK(
+        meta_cmd_chunk_alloc_fenced(&t->cmd, &h_, token, ino, index, t->now + 60 * MT_SEC, rep, 1));
     return mt_apply(t);
 }
 
@@ -362,6 +362,13 @@ TEST(lock_fencing_tokens)
     CHECK_OK(meta_cmd_cond(&t.cmd, &h_, f.ino, cur.version, inner.data, inner.len));
     CHECK_EQ(mt_apply(&t), CAIRN_FENCED);
     buf_free(&inner);
+    /* a byte range of the file does not move its fence; the whole file does */
+    struct meta_lock_req part = lq_posix(f.ino, 1, X, 0, 100);
+    lc_grant(&t, &b, &part);
+    CHECK_OK(alloc_fenced(&t, tn, f.ino, 3));
+    struct meta_lock_req whole = lq_posix(f.ino, 1, X, 0, UINT64_MAX);
+    lc_grant(&t, &b, &whole);
+    CHECK_EQ(alloc_fenced(&t, tn, f.ino, 4), CAIRN_FENCED);
     /* the file goes: its fence goes with it */
     CHECK_OK(lc_release(&t, &b, &q, NULL));
     CHECK_OK(mt_unlink(&t, 1, "file"));
@@ -389,8 +396,7 @@ static void expect_ranges(struct mt *t, uint64_t ino, uint64_t session, uint64_t
                    st.held[i].end == want[i].end,
                "range %u: got %u [%llu, %llu) want %u [%llu, %llu)", i, st.held[i].mode,
                (unsigned long long)st.held[i].start, (unsigned long long)st.held[i].end,
-               want[i].mode, (unsigned long long)want[i].start,
-               (unsigned long long)want[i].end);
+               want[i].mode, (unsigned long long)want[i].start, (unsigned long long)want[i].end);
     }
 }
 
@@ -912,10 +918,9 @@ static int m_acquire(struct model *M, struct mclient *c, const struct mop *op, s
         return 0;
     }
     CHECK(L->nw < MW);
-    L->w[L->nw++] = (struct mwait){sess,     op->owner, M->index,
-                                   op->wait_ms ? M->now + op->wait_ms * 1000000ull : 0,
-                                   op->s,    op->e,     op->delay_ms,
-                                   op->mode};
+    L->w[L->nw++] = (struct mwait){
+        sess,  op->owner, M->index,     op->wait_ms ? M->now + op->wait_ms * 1000000ull : 0,
+        op->s, op->e,     op->delay_ms, op->mode};
     *o = (struct acq_out){META_LOCK_QUEUED, 0, M->index};
     return 0;
 }
@@ -1093,8 +1098,8 @@ static void compare_tables(struct mt *t, struct model *M, int step)
                "step %d kind %u: token %llu/%llu delay %llu/%llu", step, a->kind,
                (unsigned long long)a->last_token, (unsigned long long)b->last_token,
                (unsigned long long)a->delay_until, (unsigned long long)b->delay_until);
-        CHECKF(a->nh == b->nh && a->nw == b->nw, "step %d kind %u: %u/%u held, %u/%u waiting",
-               step, a->kind, a->nh, b->nh, a->nw, b->nw);
+        CHECKF(a->nh == b->nh && a->nw == b->nw, "step %d kind %u: %u/%u held, %u/%u waiting", step,
+               a->kind, a->nh, b->nh, a->nw, b->nw);
         CHECKF(memcmp(a->h, b->h, a->nh * sizeof a->h[0]) == 0, "step %d kind %u: holders", step,
                a->kind);
         CHECKF(memcmp(a->w, b->w, a->nw * sizeof a->w[0]) == 0, "step %d kind %u: waiters", step,
@@ -1315,8 +1320,8 @@ static void ln_expired(struct lnw *w, struct lnc *c)
     for (int key = 0; key < LN_KEYS; key++) {
         if (!c->held[key])
             continue;
-        struct lin_op rel = {c->c.session, w->tick, w->tick, LIN_LOCK_RELEASE,
-                             (uint64_t)key, {0, 0}, {1, 0}};
+        struct lin_op rel = {c->c.session,  w->tick, w->tick, LIN_LOCK_RELEASE,
+                             (uint64_t)key, {0, 0},  {1, 0}};
         ln_push(w, &rel);
     }
     memset(c->held, 0, sizeof c->held);
@@ -1542,16 +1547,16 @@ TEST(lock_malformed_commands)
     struct lc a = lc_open(&t, 60000);
     uint64_t d = meta_digest(t.m);
     struct meta_lock_req bad[] = {
-        lq_named("x", 1, 0),               /* no mode */
-        lq_named("x", 1, 3),               /* unknown mode */
-        lq_posix(5, 1, X, 10, 10),         /* empty range */
-        lq_posix(5, 1, X, 10, 5),          /* backwards */
-        lq_flock(0, 1, X),                 /* no inode */
-        lq_named("x", 1, X),               /* (range on a named lock, below) */
-        lq_named("x", 1, X),               /* (flag bits, below) */
-        lq_named("x", 1, X),               /* (wait_ms without WAIT, below) */
-        lq_named("x", 1, X),               /* (delay too long, below) */
-        lq_named("x", 1, X),               /* (unknown kind, below) */
+        lq_named("x", 1, 0),       /* no mode */
+        lq_named("x", 1, 3),       /* unknown mode */
+        lq_posix(5, 1, X, 10, 10), /* empty range */
+        lq_posix(5, 1, X, 10, 5),  /* backwards */
+        lq_flock(0, 1, X),         /* no inode */
+        lq_named("x", 1, X),       /* (range on a named lock, below) */
+        lq_named("x", 1, X),       /* (flag bits, below) */
+        lq_named("x", 1, X),       /* (wait_ms without WAIT, below) */
+        lq_named("x", 1, X),       /* (delay too long, below) */
+        lq_named("x", 1, X),       /* (unknown kind, below) */
     };
     bad[5].end = 10;
     bad[6].flags = 4;

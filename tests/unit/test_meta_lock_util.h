@@ -100,7 +100,8 @@ static inline uint64_t lc_grant(struct mt *t, struct lc *c, const struct meta_lo
 }
 
 /* Acquire with WAIT that must queue; returns the wait id. */
-static inline uint64_t lc_queue(struct mt *t, struct lc *c, struct meta_lock_req q, uint32_t wait_ms)
+static inline uint64_t lc_queue(struct mt *t, struct lc *c, struct meta_lock_req q,
+                                uint32_t wait_ms)
 {
     struct acq_out o;
     q.flags = META_LOCK_WAIT;

@@ -38,8 +38,8 @@ static struct alloc_r alloc(struct mt *t, uint64_t ino, uint32_t index, const ui
     return a;
 }
 
-static void commit(struct mt *t, uint64_t ino, uint32_t index, struct alloc_r a,
-                   const uint32_t *ok, uint8_t n)
+static void commit(struct mt *t, uint64_t ino, uint32_t index, struct alloc_r a, const uint32_t *ok,
+                   uint8_t n)
 {
     MT_BEGIN(t);
     CHECK_OK(meta_cmd_chunk_commit(&t->cmd, &h_, ino, index, a.chunk, a.version, 100, ok, n));
@@ -137,8 +137,7 @@ TEST(replica_add_remove)
     ob = expect_outbox(&t, ob, (const uint64_t[][4]){{n1, META_OUT_DELETE, w.chunk, w.version}}, 1);
     CHECK_EQ(replica1(&t, META_REPLICA_REMOVE, n2, w.chunk, w.version, 0), CAIRN_EBUSY);
     CHECK_EQ(replica1(&t, META_REPLICA_REMOVE, n1, w.chunk, w.version, 0), CAIRN_ENOENT);
-    CHECK_EQ(replica1(&t, META_REPLICA_REMOVE, n2, w.chunk, w.version + 1, 0),
-             CAIRN_STALEVERSION);
+    CHECK_EQ(replica1(&t, META_REPLICA_REMOVE, n2, w.chunk, w.version + 1, 0), CAIRN_STALEVERSION);
     expect_replicas(&t, w.chunk, &n2, 1);
     expect_outbox(&t, ob, NULL, 0);
 
@@ -160,9 +159,8 @@ TEST(replica_items_judged_one_by_one)
     commit(&t, f.ino, 0, w0, &n1, 1);
     struct alloc_r w1 = alloc(&t, f.ino, 1, &n1, 1);
     commit(&t, f.ino, 1, w1, &n1, 1);
-    struct meta_replica_item it[3] = {{w0.chunk, w0.version, 0},
-                                      {w1.chunk, w1.version + 5, 0},
-                                      {w1.chunk, w1.version, 0}};
+    struct meta_replica_item it[3] = {
+        {w0.chunk, w0.version, 0}, {w1.chunk, w1.version + 5, 0}, {w1.chunk, w1.version, 0}};
     int st[3];
     CHECK_OK(replica(&t, META_REPLICA_ADD, n2, it, 3, st));
     CHECK_EQ(st[0], 0);
@@ -191,8 +189,8 @@ TEST(replica_stale_versions)
     /* committed copies: the listed current version is needed */
     CHECK_EQ(replica1(&t, META_REPLICA_STALE, n1, c, 2, 0), CAIRN_EBUSY);
     CHECK_EQ(replica1(&t, META_REPLICA_STALE, n1, c, 3, 0), CAIRN_CONFLICT);
-    CHECK_EQ(replica1(&t, META_REPLICA_STALE, n1, c, 1, 0), 0);  /* older */
-    CHECK_EQ(replica1(&t, META_REPLICA_STALE, n3, c, 2, 0), 0);  /* not listed */
+    CHECK_EQ(replica1(&t, META_REPLICA_STALE, n1, c, 1, 0), 0);   /* older */
+    CHECK_EQ(replica1(&t, META_REPLICA_STALE, n3, c, 2, 0), 0);   /* not listed */
     CHECK_EQ(replica1(&t, META_REPLICA_STALE, n3, 777, 4, 0), 0); /* unknown chunk */
     ob = expect_outbox(&t, ob,
                        (const uint64_t[][4]){{n1, META_OUT_DELETE, c, 1},
@@ -230,14 +228,13 @@ TEST(replica_malformed)
         uint32_t node, n;
         struct meta_replica_item item;
     } bad[] = {
-        {0, 1, 1, {5, 1, 0}},  {4, 1, 1, {5, 1, 0}}, {1, 0, 1, {5, 1, 0}},
-        {1, 1, 0, {5, 1, 0}},  {3, 1, 1, {0, 1, 0}}, {3, 1, 1, {5, 0, 0}},
-        {3, 1, 1, {5, 1, 2}},
+        {0, 1, 1, {5, 1, 0}}, {4, 1, 1, {5, 1, 0}}, {1, 0, 1, {5, 1, 0}}, {1, 1, 0, {5, 1, 0}},
+        {3, 1, 1, {0, 1, 0}}, {3, 1, 1, {5, 0, 0}}, {3, 1, 1, {5, 1, 2}},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         buf_reset(&t.cmd);
-        CHECK_OK(meta_cmd_chunk_replica(&t.cmd, &h, bad[i].op, bad[i].node, &bad[i].item,
-                                        bad[i].n));
+        CHECK_OK(
+            meta_cmd_chunk_replica(&t.cmd, &h, bad[i].op, bad[i].node, &bad[i].item, bad[i].n));
         uint64_t d = meta_digest(t.m);
         CHECKF(mt_apply(&t) == CAIRN_BADMSG, "case %zu accepted", i);
         CHECK_EQ_U64(meta_digest(t.m), d);
@@ -288,16 +285,57 @@ TEST(replica_golden_command)
     CHECK_OK(meta_cmd_chunk_replica(&b, &h, META_REPLICA_STALE, 7, &it, 1));
     /* header: u16 type 56, u64 now, u64 session, u64 seq, u32 uid, u32 gid, u8 groups */
     static const uint8_t want[] = {
-        56, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0,  0, 0, 0, 0, 0, 0, 0, /* body: */ 3, 7, 0, 0, 0, 1, 0, 0, 0, 2, 1, 0, 0, 0, 0,
-        0,  0, 3, 0, 0, 0, 0, 0, 0, 0, 1};
+        56, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* body: */ 3,
+        7,  0, 0, 0, 1, 0, 0, 0, 2, 1, 0, 0, 0, 0, 0, 0, 3, 0,
+        0,  0, 0, 0, 0, 0, 1};
     CHECK_EQ(b.len, sizeof want);
     CHECK_MEM_EQ(b.data, want, sizeof want);
     buf_reset(&b);
     CHECK_OK(meta_cmd_nodes(&b, &h, 2, 10));
-    static const uint8_t want2[] = {88, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                    0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                    /* body: */ 2, 0, 0, 0, 10, 0, 0, 0};
+    static const uint8_t want2[] = {88,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    /* body: */ 2,
+                                    0,
+                                    0,
+                                    0,
+                                    10,
+                                    0,
+                                    0,
+                                    0};
     CHECK_EQ(b.len, sizeof want2);
     CHECK_MEM_EQ(b.data, want2, sizeof want2);
     buf_free(&b);
@@ -316,10 +354,45 @@ TEST(nodes_query_pages)
     CHECK_OK(meta_cmd_nodes(&t.cmd, &h, 0, 1));
     CHECK_OK(mt_query(&t));
     /* status 0, n 1, node 1 up, capacity 2^30, used 0, "a:1", "r1", more 1 */
-    static const uint8_t page1[] = {
-        0, 0, 0, 0, /* status */ 1, 0, 0, 0, /* n */ 1, 0, 0, 0, /* id */ 1, /* up */
-        0, 0, 0, 0x40, 0, 0, 0, 0, /* capacity */ 0, 0, 0, 0, 0, 0, 0, 0, /* used */
-        3, 0, 'a', ':', '1', 2, 0, 'r', '1', 1 /* more */};
+    static const uint8_t page1[] = {0,
+                                    0,
+                                    0,
+                                    0,
+                                    /* status */ 1,
+                                    0,
+                                    0,
+                                    0,
+                                    /* n */ 1,
+                                    0,
+                                    0,
+                                    0,
+                                    /* id */ 1, /* up */
+                                    0,
+                                    0,
+                                    0,
+                                    0x40,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    /* capacity */ 0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    0, /* used */
+                                    3,
+                                    0,
+                                    'a',
+                                    ':',
+                                    '1',
+                                    2,
+                                    0,
+                                    'r',
+                                    '1',
+                                    1 /* more */};
     CHECK_EQ(t.reply.len, sizeof page1);
     CHECK_MEM_EQ(t.reply.data, page1, sizeof page1);
     buf_reset(&t.cmd);

@@ -243,28 +243,28 @@ TEST(txn_failing_op_undoes_everything)
     struct tb b;
     for (int fail_at_end = 1; fail_at_end >= 0; fail_at_end--) {
         tb_begin(&b, &t, &c);
-        tb_mkdir(&b, d.ino, "new");                /* op 0 */
-        tb_create(&b, META_TXN_REF(0), "f");       /* op 1: in the new dir */
-        tb_setxattr(&b, a, "user.x", "y");         /* op 2 */
-        tb_truncate(&b, a, 0);                     /* op 3: a's chunk deleted */
+        tb_mkdir(&b, d.ino, "new");          /* op 0 */
+        tb_create(&b, META_TXN_REF(0), "f"); /* op 1: in the new dir */
+        tb_setxattr(&b, a, "user.x", "y");   /* op 2 */
+        tb_truncate(&b, a, 0);               /* op 3: a's chunk deleted */
         CHECK_OK(meta_cmd_rename(&b.op, &b.h0, d.ino, "b", d.ino, "a", 0));
-        tb_add(&b);                                /* op 4: b replaces a */
+        tb_add(&b); /* op 4: b replaces a */
         CHECK_OK(meta_cmd_rename(&b.op, &b.h0, d.ino, "sub", 1, "moved", 0));
-        tb_add(&b);                                /* op 5: a directory moves */
+        tb_add(&b); /* op 5: a directory moves */
         CHECK_OK(meta_cmd_chunk_commit(&b.op, &b.h0, b_attr.ino, 0, bchunk, bver, 50, rep, 1));
-        tb_add(&b);                                /* op 6: b's pending write */
+        tb_add(&b); /* op 6: b's pending write */
         CHECK_OK(meta_cmd_link(&b.op, &b.h0, b_attr.ino, 1, "blink"));
-        tb_add(&b);                                /* op 7 */
-        tb_unlink(&b, d.ino, "sym");               /* op 8 */
-        tb_unlink(&b, 1, "e");                     /* op 9: e and its chunk go */
-        tb_chmod(&b, META_TXN_REF(1), 0600);       /* op 10 */
+        tb_add(&b);                          /* op 7 */
+        tb_unlink(&b, d.ino, "sym");         /* op 8 */
+        tb_unlink(&b, 1, "e");               /* op 9: e and its chunk go */
+        tb_chmod(&b, META_TXN_REF(1), 0600); /* op 10 */
         CHECK_OK(meta_cmd_chunk_alloc(&b.op, &b.h0, META_TXN_REF(1), 0, t.now + MT_SEC, rep, 1));
-        tb_add(&b);                                /* op 11: a pending write on f */
-        tb_create(&b, d.ino, "n5");                /* op 12: a name unlinked before */
+        tb_add(&b);                 /* op 11: a pending write on f */
+        tb_create(&b, d.ino, "n5"); /* op 12: a name unlinked before */
         CHECK_OK(meta_cmd_rename(&b.op, &b.h0, d.ino, "n170", 1, "vict", 0));
-        tb_add(&b);                                /* op 13: vict goes */
+        tb_add(&b); /* op 13: vict goes */
         if (fail_at_end)
-            tb_create(&b, d.ino, "n160");          /* op 14: EEXIST */
+            tb_create(&b, d.ino, "n160"); /* op 14: EEXIST */
         struct txn_out o;
         if (fail_at_end) {
             CHECK_EQ(tb_apply(&t, &b, &o), CAIRN_EEXIST);
@@ -534,9 +534,16 @@ TEST(txn_limits_and_malformed)
     buf_init(&items, 0);
     uint8_t ino_body[8];
     wire_store_u64(ino_body, f.ino);
-    const uint16_t bad_types[] = {META_COND, META_TXN, META_LOCK_ACQUIRE, META_LOCK_CANCEL,
-                                  META_CHUNK_ALLOC_FENCED, META_SESSION_OPEN, META_TICK,
-                                  META_GETATTR, 0, 999};
+    const uint16_t bad_types[] = {META_COND,
+                                  META_TXN,
+                                  META_LOCK_ACQUIRE,
+                                  META_LOCK_CANCEL,
+                                  META_CHUNK_ALLOC_FENCED,
+                                  META_SESSION_OPEN,
+                                  META_TICK,
+                                  META_GETATTR,
+                                  0,
+                                  999};
     for (size_t i = 0; i < sizeof bad_types / sizeof *bad_types; i++) {
         buf_reset(&items);
         put_op(&items, bad_types[i], ino_body, 8);
@@ -790,5 +797,59 @@ TEST_T(txn_random_batches, 120)
     for (int i = 0; i < 12; i++)
         buf_free(&ops[i]);
     buf_free(&reply);
+    mt_free(&t);
+}
+
+/* A chunk allocated and committed by the same TXN (the chunk record is
+ * created inside it) goes away with the rest when a later op fails. */
+TEST(txn_alloc_and_commit_in_one_batch)
+{
+    struct mt t;
+    mt_init(&t);
+    add_node(&t);
+    struct lc c = lc_open(&t, 60000);
+    struct meta_attr f;
+    CHECK_OK(mt_create(&t, 1, "f", 0644, 1, &f));
+    uint64_t keep = file_with_chunk(&t, 1, "keep");
+    uint32_t rep[1] = {1};
+    /* learn the chunk id the alloc will get, on a copy */
+    struct meta *copy = mt_snapshot_copy(t.m);
+    struct meta *real = t.m;
+    t.m = copy;
+    uint64_t seq = c.seq;
+    MT_BEGIN(&t);
+    CHECK_OK(meta_cmd_chunk_alloc(&t.cmd, &h_, f.ino, 0, t.now + MT_SEC, rep, 1));
+    CHECK_OK(mt_apply(&t));
+    uint64_t chunk = wire_load_u64(t.reply.data + 4), version = wire_load_u64(t.reply.data + 12);
+    meta_free(copy);
+    t.m = real;
+    c.seq = seq;
+    uint64_t before = lc_digest_without(t.m, c.session, t.now);
+    for (int fail = 1; fail >= 0; fail--) {
+        struct tb b;
+        tb_begin(&b, &t, &c);
+        CHECK_OK(meta_cmd_chunk_alloc(&b.op, &b.h0, f.ino, 0, t.now + MT_SEC, rep, 1));
+        tb_add(&b);
+        CHECK_OK(meta_cmd_chunk_commit(&b.op, &b.h0, f.ino, 0, chunk, version, 10, rep, 1));
+        tb_add(&b);
+        tb_truncate(&b, keep, 0);
+        if (fail)
+            tb_mkdir(&b, 1, "f");
+        struct txn_out o;
+        struct meta_chunk_info ci;
+        if (fail) {
+            CHECK_EQ(tb_apply(&t, &b, &o), CAIRN_EEXIST);
+            CHECK_EQ_U64(lc_digest_without(t.m, c.session, t.now), before);
+            CHECK_EQ(meta_chunk_get(t.m, chunk, &ci), CAIRN_ENOENT);
+            CHECK_OK(meta_file_chunk(t.m, keep, 0, &ci));
+            CHECK_EQ(ci.length, 100);
+        } else {
+            CHECK_OK(tb_apply(&t, &b, &o));
+            CHECK_EQ(o.r[1].attr.size, 10);
+            CHECK_OK(meta_file_chunk(t.m, f.ino, 0, &ci));
+            CHECK_EQ_U64(ci.id, chunk);
+        }
+        tb_free(&b);
+    }
     mt_free(&t);
 }

@@ -92,10 +92,10 @@ static void check_hex_decode(const char *hex, decode_fn dec, int code)
     free(p);
 }
 
-#define DEC(fn, type)                                                  \
-    static int dec_##fn(const uint8_t *p, size_t n, void *o)           \
-    {                                                                  \
-        return wire_chunk_##fn##_decode(p, n, (type *)o);              \
+#define DEC(fn, type)                                        \
+    static int dec_##fn(const uint8_t *p, size_t n, void *o) \
+    {                                                        \
+        return wire_chunk_##fn##_decode(p, n, (type *)o);    \
     }
 DEC(register, struct wire_chunk_register)
 DEC(register_reply, struct wire_chunk_register_reply)
@@ -163,8 +163,8 @@ TEST(heartbeat_golden)
     buf_init(&again, 0);
     struct wire_chunk_ack acks[2] = {{7, 0}, {WIRE_CHUNK_CMD_SOFT | 1, CAIRN_STALEVERSION}};
     struct wire_chunk_bad bad[1] = {{9, 3, CAIRN_CORRUPT}};
-    struct wire_chunk_heartbeat m = {.node = 2, .capacity = 1, .n_acks = 2, .acks = acks,
-                                     .n_bad = 1, .bad = bad};
+    struct wire_chunk_heartbeat m = {
+        .node = 2, .capacity = 1, .n_acks = 2, .acks = acks, .n_bad = 1, .bad = bad};
     CHECK_OK(wire_chunk_heartbeat_encode(&b, &m));
     check_bytes(&b, HB_HEX);
     struct wire_chunk_heartbeat d;
@@ -215,8 +215,8 @@ TEST(heartbeat_reply_golden)
     struct wire_chunk_hb_reply_enc e;
     wire_chunk_hb_reply_begin(&e, &b, WIRE_CHUNK_HB_REPORT);
     struct wire_chunk_cmd c1 = {3, WIRE_CHUNK_CMD_COMMIT, 9, 2, 0, {NULL, 0}};
-    struct wire_chunk_cmd c2 = {WIRE_CHUNK_CMD_SOFT | 5, WIRE_CHUNK_CMD_REPLICATE, 9, 2, 16,
-                                WB("a:2")};
+    struct wire_chunk_cmd c2 = {
+        WIRE_CHUNK_CMD_SOFT | 5, WIRE_CHUNK_CMD_REPLICATE, 9, 2, 16, WB("a:2")};
     wire_chunk_hb_reply_add(&e, &c1);
     wire_chunk_hb_reply_add(&e, &c2);
     CHECK_OK(wire_chunk_hb_reply_end(&e));
@@ -284,8 +284,10 @@ TEST(report_golden)
     /* unsorted, staged 2, version 0, flags 4, too many entries */
     const char *h = "02000000 00 02000000 ";
     char hex[512];
-    snprintf(hex, sizeof hex, "%s0100000000000000 0200000000000000 00000000 00 "
-                              "0100000000000000 0100000000000000 00000000 00", h);
+    snprintf(hex, sizeof hex,
+             "%s0100000000000000 0200000000000000 00000000 00 "
+             "0100000000000000 0100000000000000 00000000 00",
+             h);
     check_hex_decode(hex, dec_report, CAIRN_BADMSG);
     check_hex_decode("02000000 00 01000000 0100000000000000 0100000000000000 00000000 02",
                      dec_report, CAIRN_BADMSG);
@@ -294,7 +296,7 @@ TEST(report_golden)
     check_hex_decode("02000000 04 00000000", dec_report, CAIRN_BADMSG);
     check_hex_decode("02000000 00 01800000", dec_report, CAIRN_BADMSG);
     check_hex_decode("02000000 00 00000000", dec_report, 0); /* an empty piece */
-    e[1].version = 1; /* duplicate (1, 1) */
+    e[1].version = 1;                                        /* duplicate (1, 1) */
     buf_reset(&b);
     CHECK_EQ(wire_chunk_report_encode(&b, &m), CAIRN_EINVAL);
 
@@ -315,49 +317,66 @@ TEST(write_golden)
     m.chunk = 9;
     m.version = 2;
     m.base_version = 1;
+    m.base_length = 0x2000;
     m.offset = 0x10000;
     m.flags = WIRE_CHUNK_WRITE_FLUSH;
     m.n_chain = 1;
     m.chain[0] = WB("b:2");
     m.data = WB("xyz");
     CHECK_OK(wire_chunk_write_encode(&b, &m));
-    const char *hex = "0900000000000000 0200000000000000 0100000000000000 0000010000000000 | 01 |"
+    const char *hex = "0900000000000000 0200000000000000 0100000000000000 | 00200000 |"
+                      " 0000010000000000 | 01 |"
                       " 0000000000000000 | 01 0300 623a32 | 03000000 78797a";
     check_bytes(&b, hex);
     struct wire_chunk_write d;
     CHECK_OK(wire_chunk_write_decode(b.data, b.len, &d));
     CHECK_EQ_U64(d.offset, 0x10000);
+    CHECK_EQ(d.base_length, 0x2000);
     CHECK_EQ(d.n_chain, 1);
     CHECK_MEM_EQ(d.chain[0].p, "b:2", 3);
     CHECK_MEM_EQ(d.data.p, "xyz", 3);
     check_truncations(b.data, b.len, dec_write);
     /* a flush without data is a valid piece */
-    check_hex_decode("0900000000000000 0200000000000000 0000000000000000 0000000000000000 01 "
-                     "0000000000000000 00 00000000",
-                     dec_write, 0);
+    check_hex_decode(
+        "0900000000000000 0200000000000000 0000000000000000 00000000 0000000000000000 01 "
+        "0000000000000000 00 00000000",
+        dec_write, 0);
     /* ... but not without the flag */
-    check_hex_decode("0900000000000000 0200000000000000 0000000000000000 0000000000000000 00 "
-                     "0000000000000000 00 00000000",
-                     dec_write, CAIRN_BADMSG);
+    check_hex_decode(
+        "0900000000000000 0200000000000000 0000000000000000 00000000 0000000000000000 00 "
+        "0000000000000000 00 00000000",
+        dec_write, CAIRN_BADMSG);
     /* base not older than the version */
-    check_hex_decode("0900000000000000 0200000000000000 0200000000000000 0000000000000000 01 "
-                     "0000000000000000 00 00000000",
-                     dec_write, CAIRN_BADMSG);
+    check_hex_decode(
+        "0900000000000000 0200000000000000 0200000000000000 00000000 0000000000000000 01 "
+        "0000000000000000 00 00000000",
+        dec_write, CAIRN_BADMSG);
     /* 9 chain entries (> CAIRN_GOAL_MAX - 1) */
-    check_hex_decode("0900000000000000 0200000000000000 0000000000000000 0000000000000000 01 "
-                     "0000000000000000 09",
-                     dec_write, CAIRN_BADMSG);
+    check_hex_decode(
+        "0900000000000000 0200000000000000 0000000000000000 00000000 0000000000000000 01 "
+        "0000000000000000 09",
+        dec_write, CAIRN_BADMSG);
     /* past the end of a chunk: offset 64 MiB - 1, 2 bytes */
-    check_hex_decode("0900000000000000 0200000000000000 0000000000000000 ffffff0300000000 00 "
-                     "0000000000000000 00 02000000 6161",
-                     dec_write, CAIRN_BADMSG);
+    check_hex_decode(
+        "0900000000000000 0200000000000000 0000000000000000 00000000 ffffff0300000000 00 "
+        "0000000000000000 00 02000000 6161",
+        dec_write, CAIRN_BADMSG);
     /* data over CAIRN_CHUNK_IO_MAX announced */
-    check_hex_decode("0900000000000000 0200000000000000 0000000000000000 0000000000000000 00 "
-                     "0000000000000000 00 01001000",
-                     dec_write, CAIRN_BADMSG);
+    check_hex_decode(
+        "0900000000000000 0200000000000000 0000000000000000 00000000 0000000000000000 00 "
+        "0000000000000000 00 01001000",
+        dec_write, CAIRN_BADMSG);
     /* an empty chain address */
-    check_hex_decode("0900000000000000 0200000000000000 0000000000000000 0000000000000000 01 "
-                     "0000000000000000 01 0000 00000000",
+    check_hex_decode(
+        "0900000000000000 0200000000000000 0000000000000000 00000000 0000000000000000 01 "
+        "0000000000000000 01 0000 00000000",
+        dec_write, CAIRN_BADMSG);
+    /* a base length without a base, and one past a chunk */
+    check_hex_decode("0900000000000000 0200000000000000 0000000000000000 01000000 "
+                     "0000000000000000 01 0000000000000000 00 00000000",
+                     dec_write, CAIRN_BADMSG);
+    check_hex_decode("0900000000000000 0200000000000000 0100000000000000 01000004 "
+                     "0000000000000000 01 0000000000000000 00 00000000",
                      dec_write, CAIRN_BADMSG);
     m.offset = CAIRN_CHUNK_SIZE - 1;
     buf_reset(&b);
@@ -413,8 +432,8 @@ TEST(status_and_drain_golden)
 {
     struct cairn_buf b;
     buf_init(&b, 0);
-    struct wire_chunk_status s = {1, WB("a:1"), {NULL, 0}, 1, WB("m:1"), 10, 2, 3, 0,
-                                  4, 5, 6, 7, 8, 9, 10};
+    struct wire_chunk_status s = {1, WB("a:1"), {NULL, 0}, 1, WB("m:1"), 10, 2, 3,
+                                  0, 4,         5,         6, 7,         8,  9, 10};
     CHECK_OK(wire_chunk_status_encode(&b, &s));
     check_bytes(&b, "01000000 | 0300 613a31 | 0000 | 01 | 0300 6d3a31 |"
                     " 0a00000000000000 0200000000000000 0300000000000000 0000000000000000"
@@ -465,6 +484,7 @@ TEST(random_round_trips)
         w.chunk = 1 + prng_below(r, UINT64_MAX - 1);
         w.version = 1 + prng_below(r, 1000);
         w.base_version = prng_below(r, w.version);
+        w.base_length = w.base_version ? (uint32_t)prng_below(r, CAIRN_CHUNK_SIZE + 1) : 0;
         w.flags = (uint8_t)prng_below(r, 2);
         w.token = prng_next(r);
         w.n_chain = (uint8_t)prng_below(r, CAIRN_GOAL_MAX);
@@ -490,9 +510,12 @@ TEST(random_round_trips)
         wire_chunk_hb_reply_begin(&e, &b, (uint8_t)prng_below(r, 2));
         uint32_t n = (uint32_t)prng_below(r, 8);
         for (uint32_t i = 0; i < n; i++) {
-            struct wire_chunk_cmd c = {prng_next(r), (uint8_t)(1 + prng_below(r, 5)),
-                                       1 + prng_below(r, 1000), 1 + prng_below(r, 1000),
-                                       (uint32_t)prng_below(r, CAIRN_CHUNK_SIZE + 1), {NULL, 0}};
+            struct wire_chunk_cmd c = {prng_next(r),
+                                       (uint8_t)(1 + prng_below(r, 5)),
+                                       1 + prng_below(r, 1000),
+                                       1 + prng_below(r, 1000),
+                                       (uint32_t)prng_below(r, CAIRN_CHUNK_SIZE + 1),
+                                       {NULL, 0}};
             if (c.kind == WIRE_CHUNK_CMD_REPLICATE) {
                 rand_addr(r, addrs[0], sizeof addrs[0]);
                 c.source = WB(addrs[0]);
