@@ -163,9 +163,10 @@ lint:
 format:
 	@clang-format -i $(LINT_FILES)
 
-demo:
-	@echo "make demo: the local-cluster demo arrives with the client and CLI (issue 6)."
-	@echo "Until then, 'make test' exercises everything that exists."
+# The tour: installs missing packages (deps), builds the cairn binary, runs a
+# local cluster through failures (scripts/demo.sh); exits non-zero on failure.
+demo: $(DEPS_STAMP) $(BUILD)/cairn
+	@bash scripts/demo.sh $(BUILD)/cairn
 
 clean:
 	rm -rf build

@@ -61,7 +61,7 @@ struct cl_proc {
 
 struct cl {
     char dir[CL_PATH - 64]; /* room for the names of files under it */
-    char file[CL_PATH]; /* dir/cluster.conf */
+    char file[CL_PATH];     /* dir/cluster.conf */
     char secret[CL_PATH];
     char name[64];
     uint32_t n;
@@ -212,16 +212,19 @@ static int proc_alive(long pid, const char *conf)
     return strstr(buf, conf) != NULL;
 }
 
-/* Start `cairn KIND --config CONF` in its own session, output to log. */
+/* Start `cairn KIND --config CONF` in its own session, output to log.
+ * Returns once the child has called exec (a close-on-exec pipe tells), so
+ * its command line already names its config when proc_alive looks. */
 static long spawn(const char *self, const struct cl_proc *p, const char *log)
 {
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || nul < 0) {
-        if (fd >= 0)
-            close(fd);
-        if (nul >= 0)
-            close(nul);
+    int sync[2] = {-1, -1};
+    if (fd < 0 || nul < 0 || pipe2(sync, O_CLOEXEC) != 0) {
+        int fds[] = {fd, nul, sync[0], sync[1]};
+        for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
         return -1;
     }
     fflush(NULL);
@@ -232,14 +235,23 @@ static long spawn(const char *self, const struct cl_proc *p, const char *log)
         dup2(nul, 0);
         dup2(fd, 1);
         dup2(fd, 2);
-        char *const argv[] = {(char *)"cairn", (char *)p->kind, (char *)"--config",
-                              (char *)p->conf, NULL};
+        char *const argv[] = {(char *)"cairn", (char *)p->kind, (char *)"--config", (char *)p->conf,
+                              NULL};
         execv(self, argv);
+        int err = errno;
+        if (write(sync[1], &err, sizeof err) < 0)
+            _exit(126);
         _exit(127);
     }
     close(fd);
     close(nul);
-    return pid;
+    close(sync[1]);
+    int err = 0;
+    ssize_t n;
+    while ((n = read(sync[0], &err, sizeof err)) < 0 && errno == EINTR)
+        ;
+    close(sync[0]);
+    return pid < 0 || n > 0 ? -1 : pid;
 }
 
 static void sleep_ms(unsigned ms)
@@ -261,7 +273,8 @@ static void print_log_tail(const struct cl *c, const struct cl_proc *p)
     if (fd < 0)
         return;
     off_t end = lseek(fd, 0, SEEK_END);
-    ssize_t n = pread(fd, buf, sizeof buf - 1, end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0);
+    ssize_t n = pread(fd, buf, sizeof buf - 1,
+                      end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0);
     close(fd);
     if (n > 0) {
         buf[n] = 0;
@@ -292,8 +305,9 @@ static int stop_all(const struct cl *c, unsigned timeout_s)
         if (pass == 0) {
             for (uint32_t i = 0; i < c->n; i++)
                 if (proc_alive(c->p[i].pid, c->p[i].conf)) {
-                    fprintf(stderr, "cairn: cluster: %s %" PRIu32 " (pid %ld) did not stop: "
-                                    "SIGKILL\n",
+                    fprintf(stderr,
+                            "cairn: cluster: %s %" PRIu32 " (pid %ld) did not stop: "
+                            "SIGKILL\n",
                             c->p[i].kind, c->p[i].id, c->p[i].pid);
                     kill((pid_t)c->p[i].pid, SIGKILL);
                 }
@@ -303,7 +317,8 @@ static int stop_all(const struct cl *c, unsigned timeout_s)
     return running;
 }
 
-/* --- up ------------------------------------------------------------------------------------------- */
+/* --- up
+ * ------------------------------------------------------------------------------------------- */
 
 static int mkdir_p(const char *path, mode_t mode)
 {
@@ -453,8 +468,11 @@ static int wait_ready(struct cl *c, uint32_t chunks, unsigned timeout_s)
     for (uint32_t i = 0; i < c->n; i++)
         if (strcmp(c->p[i].kind, "meta") == 0)
             addrs[n++] = c->p[i].addr;
-    struct cairn_config cfg = {.meta_addrs = addrs, .n_meta_addrs = n, .secret_path = c->secret,
-                               .name = "cairn-cluster-up", .op_timeout_ms = 2000};
+    struct cairn_config cfg = {.meta_addrs = addrs,
+                               .n_meta_addrs = n,
+                               .secret_path = c->secret,
+                               .name = "cairn-cluster-up",
+                               .op_timeout_ms = 2000};
     struct cairn *cn = NULL;
     int last = -ETIMEDOUT;
     while (time_mono_ms() < deadline) {
@@ -533,6 +551,73 @@ static int start_all(struct cl *c, const char *self)
     return cl_write(c);
 }
 
+/* c->dir: the absolute form of dir (default ~/.cairn/local), created. */
+static int up_dir(struct cl *c, const char *dir, char *want, size_t len)
+{
+    const char *home = getenv("HOME");
+    if (dir)
+        snprintf(want, len, "%s", dir);
+    else
+        snprintf(want, len, "%s/.cairn/local", home && *home ? home : ".");
+    int rc = mkdir_p(want, 0700);
+    char real[PATH_MAX];
+    if (rc == 0 && !realpath(want, real))
+        rc = -errno;
+    if (rc == 0 && strlen(real) >= sizeof c->dir)
+        rc = -ENAMETOOLONG;
+    if (rc == 0)
+        memcpy(c->dir, real, strlen(real) + 1);
+    return rc;
+}
+
+/* A stopped cluster of c->dir is started again as it was (*again set);
+ * a running one is refused (CLI_FAIL). */
+static int up_previous(struct cl *c, int *again)
+{
+    char file[CL_PATH];
+    snprintf(file, sizeof file, "%s/cluster.conf", c->dir);
+    struct cl *old = calloc(1, sizeof *old);
+    *again = old && cl_read(file, old) == 0 && strcmp(old->dir, c->dir) == 0;
+    if (*again)
+        memcpy(c, old, sizeof *c);
+    free(old);
+    snprintf(c->file, sizeof c->file, "%s", file);
+    for (uint32_t i = 0; *again && i < c->n; i++)
+        if (proc_alive(c->p[i].pid, c->p[i].conf)) {
+            fprintf(stderr,
+                    "cairn: cluster up: a cluster is already running in %s "
+                    "(cairn cluster down --dir %s)\n",
+                    c->dir, c->dir);
+            return CLI_FAIL;
+        }
+    return CLI_OK;
+}
+
+/* Start every daemon of c and wait for readiness; stop them all on failure. */
+static int up_start(struct cl *c, int again, unsigned timeout)
+{
+    char self[CL_PATH];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl <= 0)
+        return cli_error("cluster up", "/proc/self/exe", -errno);
+    self[sl] = 0;
+    uint32_t n_chunks = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+        n_chunks += strcmp(c->p[i].kind, "chunk") == 0;
+    int rc = start_all(c, self);
+    if (rc == 0)
+        rc = wait_ready(c, n_chunks, timeout);
+    if (rc) {
+        stop_all(c, 3);
+        return rc == -ETIMEDOUT || rc == -EIO ? CLI_FAIL : cli_error("cluster up", c->dir, rc);
+    }
+    link_default(c);
+    printf("cluster %s: %" PRIu32 " metadata and %" PRIu32 " chunk servers in %s\n",
+           again ? "restarted" : "up", c->n - n_chunks, n_chunks, c->dir);
+    printf("cluster file: %s\n", c->file);
+    return CLI_OK;
+}
+
 static int cluster_up(int argc, char **argv)
 {
     const char *dir = NULL, *metas_s = "3", *chunks_s = "3", *timeout_s = NULL;
@@ -549,70 +634,18 @@ static int cluster_up(int argc, char **argv)
     unsigned long metas = strtoul(metas_s, &e1, 10), chunks = strtoul(chunks_s, &e2, 10);
     unsigned long timeout = timeout_s ? strtoul(timeout_s, &e3, 10) : CL_UP_TIMEOUT_S;
     if (n_pos || *e1 || *e2 || (e3 && *e3) || metas < 1 || metas > 7 || chunks > 16 ||
-        timeout < 1)
+        timeout < 1 || timeout > 3600)
         return cli_usage_error("cluster up", "bad arguments (--metas 1..7, --chunks 0..16)");
     struct cl *c = calloc(1, sizeof *c);
     if (!c)
         return cli_error("cluster up", NULL, -ENOMEM);
-    const char *home = getenv("HOME");
     char want[CL_PATH];
-    snprintf(want, sizeof want, "%s", dir ? dir : "");
-    if (!dir)
-        snprintf(want, sizeof want, "%s/.cairn/local", home && *home ? home : ".");
-    int rc = mkdir_p(want, 0700);
-    char self[CL_PATH];
-    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (rc == 0 && sl <= 0)
-        rc = -errno;
-    if (rc == 0) {
-        self[sl] = 0;
-        char real[PATH_MAX];
-        if (!realpath(want, real))
-            rc = -errno;
-        else if (strlen(real) >= sizeof c->dir)
-            rc = -ENAMETOOLONG;
-        else
-            memcpy(c->dir, real, strlen(real) + 1);
-    }
-    if (rc) {
-        free(c);
-        return cli_error("cluster up", want, rc);
-    }
-    code = CLI_OK;
-    char file[CL_PATH];
-    snprintf(file, sizeof file, "%s/cluster.conf", c->dir);
-    /* A stopped cluster of this directory starts again as it was. */
-    struct cl *old = calloc(1, sizeof *old);
-    int again = old && cl_read(file, old) == 0 && strcmp(old->dir, c->dir) == 0;
-    if (again)
-        memcpy(c, old, sizeof *c);
-    free(old);
-    snprintf(c->file, sizeof c->file, "%s", file);
-    for (uint32_t i = 0; again && i < c->n; i++)
-        if (proc_alive(c->p[i].pid, c->p[i].conf)) {
-            fprintf(stderr, "cairn: cluster up: a cluster is already running in %s "
-                            "(cairn cluster down --dir %s)\n", c->dir, c->dir);
-            free(c);
-            return CLI_FAIL;
-        }
-    if (!again)
-        rc = cl_create(c, (uint32_t)metas, (uint32_t)chunks);
-    uint32_t n_chunks = 0;
-    for (uint32_t i = 0; i < c->n; i++)
-        n_chunks += strcmp(c->p[i].kind, "chunk") == 0;
-    if (rc == 0)
-        rc = start_all(c, self);
-    if (rc == 0)
-        rc = wait_ready(c, n_chunks, (unsigned)timeout);
-    if (rc) {
-        stop_all(c, 3);
-        code = rc == -ETIMEDOUT || rc == -EIO ? CLI_FAIL : cli_error("cluster up", c->dir, rc);
-    } else {
-        link_default(c);
-        printf("cluster %s: %" PRIu32 " metadata and %" PRIu32 " chunk servers in %s\n",
-               again ? "restarted" : "up", c->n - n_chunks, n_chunks, c->dir);
-        printf("cluster file: %s\n", c->file);
-    }
+    int again = 0, rc = up_dir(c, dir, want, sizeof want);
+    code = rc ? cli_error("cluster up", want, rc) : up_previous(c, &again);
+    if (code == CLI_OK && !again && (rc = cl_create(c, (uint32_t)metas, (uint32_t)chunks)) != 0)
+        code = cli_error("cluster up", c->dir, rc);
+    if (code == CLI_OK)
+        code = up_start(c, again, (unsigned)timeout);
     free(c);
     return code;
 }
@@ -671,8 +704,7 @@ static void status_line(const struct cl_proc *p, int alive, struct cairn *cn,
     char what[96] = "-";
     for (int i = 0; cn && strcmp(p->kind, "meta") == 0 && i < n_m; i++)
         if (strcmp(m[i].addr, p->addr) == 0 && m[i].reachable) {
-            static const char *const roles[] = {"follower", "pre-candidate", "candidate",
-                                                "leader"};
+            static const char *const roles[] = {"follower", "pre-candidate", "candidate", "leader"};
             snprintf(what, sizeof what, "%s (term %" PRIu64 ")",
                      m[i].role >= 0 && m[i].role < 4 ? roles[m[i].role] : "?", m[i].term);
         }
@@ -703,8 +735,8 @@ static int cluster_status(int argc, char **argv)
     struct cairn *cn = NULL;
     int n_m = 0, n_nodes = 0;
     if (code == CLI_OK) {
-        struct cairn_config cfg = {.cluster_file = c->file, .op_timeout_ms = 3000,
-                                   .name = "cairn-cluster-status"};
+        struct cairn_config cfg = {
+            .cluster_file = c->file, .op_timeout_ms = 3000, .name = "cairn-cluster-status"};
         if (cairn_connect(&cfg, &cn) == 0) {
             n_m = cairn_members(cn, m, CAIRN_RPC_ADDRS_MAX);
             n_nodes = cairn_nodes(cn, nodes, CL_PROCS_MAX);

@@ -42,7 +42,8 @@ static const char *node_state_name(int s)
     return s >= 1 && s <= 4 ? names[s] : "unknown";
 }
 
-/* --- df ---------------------------------------------------------------------------------------- */
+/* --- df ----------------------------------------------------------------------------------------
+ */
 
 const char cli_df_usage[] =
     "usage: cairn df [--json]\n"
@@ -94,12 +95,12 @@ int cli_df(int argc, char **argv)
     }
     char a[32], b[32], f[32], d[32];
     unsigned pct = s.capacity_bytes ? (unsigned)(raw * 100u / s.capacity_bytes) : 0;
-    printf("%-10s %12s %12s %12s %5s %12s %8s %8s\n", "cluster", "size", "raw used", "free",
-           "use%", "data", "files", "servers");
+    printf("%-10s %12s %12s %12s %5s %12s %8s %8s\n", "cluster", "size", "raw used", "free", "use%",
+           "data", "files", "servers");
     printf("%-10s %12s %12s %12s %4u%% %12s %8" PRIu64 " %4" PRIu32 "/%-3" PRIu32 "\n", "cairn",
            cli_human(s.capacity_bytes, a, sizeof a), cli_human(raw, b, sizeof b),
-           cli_human(s.free_bytes, f, sizeof f), pct, cli_human(s.used_bytes, d, sizeof d),
-           s.files, s.nodes_up, s.nodes);
+           cli_human(s.free_bytes, f, sizeof f), pct, cli_human(s.used_bytes, d, sizeof d), s.files,
+           s.nodes_up, s.nodes);
     return CLI_OK;
 }
 
@@ -111,8 +112,7 @@ enum problem_kind {
     PROBLEM_CORRUPT = 2,
     PROBLEM_KINDS = 3,
 };
-static const char *const problem_names[PROBLEM_KINDS] = {"missing", "under_replicated",
-                                                         "corrupt"};
+static const char *const problem_names[PROBLEM_KINDS] = {"missing", "under_replicated", "corrupt"};
 
 struct problem {
     char *path;
@@ -240,8 +240,8 @@ static int verify_replica(struct scan *s, uint32_t node, const struct cairn_chun
         int rc = wire_chunk_read_encode(&s->req, &r);
         uint16_t type;
         if (rc == 0)
-            rc = rpc_call_sync(rpc, WIRE_CHUNK_READ, s->req.data, s->req.len, HEALTH_CALL_MS,
-                               &type, &s->reply);
+            rc = rpc_call_sync(rpc, WIRE_CHUNK_READ, s->req.data, s->req.len, HEALTH_CALL_MS, &type,
+                               &s->reply);
         if (rc)
             return rc;
         struct wire_chunk_read_reply rr;
@@ -310,7 +310,8 @@ static int scan_visit(struct cairn *c, const char *path, const struct cairn_stat
     }
 }
 
-/* --- status ------------------------------------------------------------------------------------- */
+/* --- status -------------------------------------------------------------------------------------
+ */
 
 const char cli_status_usage[] =
     "usage: cairn status [--json]\n"
@@ -318,7 +319,9 @@ const char cli_status_usage[] =
     "Cluster health: every metadata server (role, term, log indexes), the\n"
     "leader, every chunk server (state, capacity, used), capacity, and the\n"
     "chunks below their replication goal (a scan of every file's chunk map).\n"
-    "Exit 0 when a leader answers (even if degraded), 3 when none does.\n"
+    "HEALTHY: a leader, every metadata server answering, every chunk at its goal;\n"
+    "else DEGRADED. Exit 0 when a leader answers (even if degraded), 3 when none\n"
+    "does.\n"
     "\n"
     "  --json   {healthy, leader: {id, addr, term} | null, members: [{id, addr,\n"
     "            reachable, role, voter, term, leader, commit, applied}],\n"
@@ -341,6 +344,17 @@ static const struct cairn_member *find_leader(const struct cairn_member *m, int 
     return best;
 }
 
+/* Healthy: a leader, every metadata server answering, every chunk at its
+ * goal. A dead chunk server whose chunks were all copied elsewhere leaves
+ * the cluster healthy (nothing is at risk beyond what the goals say). */
+static int healthy(const struct cairn_member *m, int n_m, const struct scan *s)
+{
+    int all = 1;
+    for (int i = 0; i < n_m; i++)
+        all &= m[i].reachable;
+    return find_leader(m, n_m) && all && !s->count[PROBLEM_UNDER] && !s->count[PROBLEM_MISSING];
+}
+
 static void status_json(const struct cairn_member *m, int n_m, const struct scan *s,
                         const struct cairn_statfs *fs)
 {
@@ -348,7 +362,7 @@ static void status_json(const struct cairn_member *m, int n_m, const struct scan
     json_init(&j, stdout);
     const struct cairn_member *l = find_leader(m, n_m);
     json_obj(&j);
-    json_kbool(&j, "healthy", l && s->count[PROBLEM_UNDER] == 0 && s->count[PROBLEM_MISSING] == 0);
+    json_kbool(&j, "healthy", healthy(m, n_m, s));
     json_key(&j, "leader");
     if (l) {
         json_obj(&j);
@@ -406,8 +420,7 @@ static void status_text(const struct cairn_member *m, int n_m, const struct scan
                         const struct cairn_statfs *fs)
 {
     const struct cairn_member *l = find_leader(m, n_m);
-    int bad = s->count[PROBLEM_UNDER] || s->count[PROBLEM_MISSING];
-    printf("cluster: %s\n", !l ? "NO LEADER" : bad ? "DEGRADED" : "HEALTHY");
+    printf("cluster: %s\n", !l ? "NO LEADER" : healthy(m, n_m, s) ? "HEALTHY" : "DEGRADED");
     if (l)
         printf("leader: %s (id %" PRIu64 ", term %" PRIu64 ")\n", l->addr, l->id, l->term);
     printf("\nmetadata servers:\n  %-4s %-22s %-13s %-6s %-10s %-10s\n", "ID", "ADDRESS", "ROLE",
@@ -417,8 +430,8 @@ static void status_text(const struct cairn_member *m, int n_m, const struct scan
             printf("  %-4s %-22s %-13s\n", "-", m[i].addr, "unreachable");
             continue;
         }
-        printf("  %-4" PRIu64 " %-22s %-13s %-6" PRIu64 " %-10" PRIu64 " %-10" PRIu64 "\n",
-               m[i].id, m[i].addr, role_name(m[i].role), m[i].term, m[i].commit, m[i].applied);
+        printf("  %-4" PRIu64 " %-22s %-13s %-6" PRIu64 " %-10" PRIu64 " %-10" PRIu64 "\n", m[i].id,
+               m[i].addr, role_name(m[i].role), m[i].term, m[i].commit, m[i].applied);
     }
     uint32_t up = 0;
     for (int i = 0; i < s->n_nodes; i++)
@@ -474,7 +487,8 @@ int cli_status(int argc, char **argv)
     return code;
 }
 
-/* --- fsck ----------------------------------------------------------------------------------------- */
+/* --- fsck
+ * ----------------------------------------------------------------------------------------- */
 
 const char cli_fsck_usage[] =
     "usage: cairn fsck [--verify] [--json] [PATH]\n"
@@ -548,12 +562,11 @@ static void fsck_text(const struct scan *s, const char *path)
             if (k == PROBLEM_CORRUPT)
                 printf(" on chunk server %" PRIu32 ": %s\n", p->node, cairn_strerror(p->err));
             else
-                printf(": %" PRIu32 " of %" PRIu32 " copies on live servers\n", p->copies,
-                       p->goal);
+                printf(": %" PRIu32 " of %" PRIu32 " copies on live servers\n", p->copies, p->goal);
         }
     int healthy = !s->count[0] && !s->count[1] && !s->count[2];
-    printf("fsck %s: %" PRIu64 " files, %" PRIu64 " chunks (%" PRIu64 " holes)%s\n", path,
-           s->files, s->chunks, s->holes, s->verify ? ", every replica read" : "");
+    printf("fsck %s: %" PRIu64 " files, %" PRIu64 " chunks (%" PRIu64 " holes)%s\n", path, s->files,
+           s->chunks, s->holes, s->verify ? ", every replica read" : "");
     printf("missing %" PRIu64 ", under-replicated %" PRIu64 ", corrupt %" PRIu64 ": %s\n",
            s->count[0], s->count[1], s->count[2], healthy ? "HEALTHY" : "PROBLEMS FOUND");
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "cairn.h"
 #include "cairn_errors.h"
 #include "cli/cli.h"
 #include "common/buf.h"
@@ -109,6 +110,18 @@ static int admin_args(struct admin *a, int argc, char **argv, const char *want)
             fprintf(stderr, bad == -2 ? "unknown flag %s\n" : "bad value for %s\n", f);
             return CLI_USAGE;
         }
+    }
+    /* Without --servers / --secret: the cluster file's (as client commands). */
+    static struct cairn_cluster_info info;
+    char file[CAIRN_PATH_MAX];
+    if ((!a->n || !secret) &&
+        (cli_cluster_file() ? snprintf(file, sizeof file, "%s", cli_cluster_file()) > 0
+                            : cairn_cluster_file_default(file, sizeof file) == 0) &&
+        cairn_cluster_file_read(file, &info, NULL) == 0) {
+        for (size_t i = 0; !a->n && i < info.n_meta; i++)
+            add_addr(a, info.meta[i], strlen(info.meta[i]));
+        if (!secret)
+            secret = info.secret;
     }
     if (!a->n || !secret || (strchr(want, 'i') && !a->id) || (strchr(want, 'a') && !a->addr[0])) {
         fprintf(stderr, "missing flags: --servers, --secret%s%s are required\n",

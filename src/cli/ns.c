@@ -241,10 +241,10 @@ static void stat_text(struct cairn *c, const char *path, const struct cairn_stat
         target[n > 0 && (size_t)n < sizeof target ? n : 0] = 0;
     }
     printf("  File: %s%s%s\n", path, target[0] ? " -> " : "", target);
-    printf("  Type: %-10s Inode: %-12" PRIu64 " Links: %" PRIu32 "\n", type_name(st->mode),
-           st->ino, st->nlink);
-    printf("  Size: %-10" PRIu64 " Goal: %-13" PRIu32 " Version: %" PRIu64 "\n", st->size,
-           st->goal, st->version);
+    printf("  Type: %-10s Inode: %-12" PRIu64 " Links: %" PRIu32 "\n", type_name(st->mode), st->ino,
+           st->nlink);
+    printf("  Size: %-10" PRIu64 " Goal: %-13" PRIu32 " Version: %" PRIu64 "\n", st->size, st->goal,
+           st->version);
     printf("  Mode: %04o (%s)  Uid: %" PRIu32 "  Gid: %" PRIu32 "\n", st->mode & 07777u,
            cli_mode_string(st->mode, mode), st->uid, st->gid);
     print_time("Access", st->atime);
@@ -290,7 +290,8 @@ int cli_stat(int argc, char **argv)
     return code;
 }
 
-/* --- mkdir ------------------------------------------------------------------------------------- */
+/* --- mkdir -------------------------------------------------------------------------------------
+ */
 
 const char cli_mkdir_usage[] =
     "usage: cairn mkdir [-p] [-m MODE] PATH...\n"
@@ -371,7 +372,8 @@ int cli_mkdir(int argc, char **argv)
     return code;
 }
 
-/* --- rm ------------------------------------------------------------------------------------------ */
+/* --- rm ------------------------------------------------------------------------------------------
+ */
 
 const char cli_rm_usage[] =
     "usage: cairn rm [-r] [-f] PATH...\n"
@@ -437,7 +439,8 @@ int cli_rm(int argc, char **argv)
     return code;
 }
 
-/* --- mv and ln --------------------------------------------------------------------------------- */
+/* --- mv and ln ---------------------------------------------------------------------------------
+ */
 
 const char cli_mv_usage[] =
     "usage: cairn mv [-n] SOURCE DEST\n"
@@ -485,7 +488,8 @@ int cli_mv(int argc, char **argv)
         if (rc == 0)
             rc = cairn_rename2(c, pos[i], to, noreplace ? CAIRN_RENAME_NOREPLACE : 0);
         if (rc)
-            code = cli_worse(code, cli_error("mv", rc == -ENOTDIR && n_pos > 2 ? dest : pos[i], rc));
+            code =
+                cli_worse(code, cli_error("mv", rc == -ENOTDIR && n_pos > 2 ? dest : pos[i], rc));
     }
     cairn_disconnect(c);
     return code;
@@ -529,7 +533,8 @@ int cli_ln(int argc, char **argv)
     return code;
 }
 
-/* --- chmod, chown, truncate -------------------------------------------------------------------- */
+/* --- chmod, chown, truncate --------------------------------------------------------------------
+ */
 
 const char cli_chmod_usage[] =
     "usage: cairn chmod [-R] MODE PATH...\n"
@@ -773,7 +778,8 @@ int cli_truncate(int argc, char **argv)
     return code;
 }
 
-/* --- setgoal, getgoal -------------------------------------------------------------------------- */
+/* --- setgoal, getgoal --------------------------------------------------------------------------
+ */
 
 const char cli_setgoal_usage[] =
     "usage: cairn setgoal [-r] GOAL PATH...\n"

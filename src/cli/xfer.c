@@ -304,8 +304,43 @@ const char cli_get_usage[] =
     "  cairn get /docs/notes.txt .\n"
     "  cairn get -r /projects/src ./src-copy\n";
 
-/* Bytes of f into local fd (holes for zero runs). Returns CLI_OK, an exit
- * code already reported, or a negative errno of cairn. */
+/* Write buf[0..n) at off into a local file, leaving every all-zero 64 KiB
+ * block unwritten (a hole, once the size is set at the end). */
+static int write_sparse(int fd, const uint8_t *buf, size_t n, uint64_t off)
+{
+    enum { BLOCK = 64 * 1024 };
+    for (size_t done = 0; done < n;) {
+        size_t len = n - done < BLOCK ? n - done : BLOCK;
+        if (all_zero(buf + done, len)) {
+            done += len;
+            continue;
+        }
+        ssize_t w = pwrite(fd, buf + done, len, (off_t)(off + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t n)
+{
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(fd, buf + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* Bytes of f into local fd (holes for zero blocks; stdout gets them all).
+ * Returns CLI_OK, an exit code already reported, or a negative errno of
+ * cairn. */
 static int get_data(struct xfer *x, struct cairn_file *f, int fd, uint64_t size, const char *dst)
 {
     uint64_t at = 0;
@@ -316,17 +351,10 @@ static int get_data(struct xfer *x, struct cairn_file *f, int fd, uint64_t size,
             return (int)n;
         if (n == 0)
             break; /* shorter than its attributes said: truncated meanwhile */
-        int local = fd == STDOUT_FILENO || !all_zero(x->buf, (size_t)n);
-        for (ssize_t done = 0; local && done < n;) {
-            ssize_t w = fd == STDOUT_FILENO
-                            ? write(fd, x->buf + done, (size_t)(n - done))
-                            : pwrite(fd, x->buf + done, (size_t)(n - done), (off_t)at + done);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0)
-                return cli_error(x->cmd, dst, -errno);
-            done += w;
-        }
+        int rc = fd == STDOUT_FILENO ? write_all(fd, x->buf, (size_t)n)
+                                     : write_sparse(fd, x->buf, (size_t)n, at);
+        if (rc)
+            return cli_error(x->cmd, dst, rc);
         cli_progress_add(&x->bar, (uint64_t)n);
         at += (uint64_t)n;
     }
@@ -404,7 +432,8 @@ static int get_link(struct xfer *x, const char *src, const char *dst)
     if (n < 0)
         return cli_error(x->cmd, src, (int)n);
     target[n < (ssize_t)sizeof target ? n : (ssize_t)sizeof target - 1] = 0;
-    if (symlink(target, dst) != 0 && !(errno == EEXIST && unlink(dst) == 0 && symlink(target, dst) == 0))
+    if (symlink(target, dst) != 0 &&
+        !(errno == EEXIST && unlink(dst) == 0 && symlink(target, dst) == 0))
         return cli_error(x->cmd, dst, -errno);
     return CLI_OK;
 }

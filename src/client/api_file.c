@@ -170,12 +170,12 @@ static int do_open(struct cairn *c, const char *path, int flags, uint32_t mode,
     f->c = c;
     f->ino = a.ino;
     f->flags = flags & (O_ACCMODE | O_APPEND);
-    unsigned dflags = (acc != O_WRONLY ? DATAFILE_READ : 0u) | (acc != O_RDONLY ? DATAFILE_WRITE : 0u);
+    unsigned dflags =
+        (acc != O_WRONLY ? DATAFILE_READ : 0u) | (acc != O_RDONLY ? DATAFILE_WRITE : 0u);
     return datafile_open(c->dc, a.ino, dflags, &f->df);
 }
 
-int cairn_open(struct cairn *c, const char *path, int flags, uint32_t mode,
-               struct cairn_file **out)
+int cairn_open(struct cairn *c, const char *path, int flags, uint32_t mode, struct cairn_file **out)
 {
     struct cairn_file *f = calloc(1, sizeof *f);
     if (!f)

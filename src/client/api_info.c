@@ -43,8 +43,7 @@ static int status_one(struct cairn *c, const char *addr, struct cairn_buf *out,
     return rc ? rc : wire_meta_status_decode(out->data, out->len, s);
 }
 
-static size_t addr_add(char (*list)[CAIRN_MEMBER_ADDR_MAX + 1], size_t n, const char *a,
-                       size_t len)
+static size_t addr_add(char (*list)[CAIRN_MEMBER_ADDR_MAX + 1], size_t n, const char *a, size_t len)
 {
     if (len == 0 || len > CAIRN_MEMBER_ADDR_MAX || n == CAIRN_RPC_ADDRS_MAX)
         return n;

@@ -256,7 +256,8 @@ int cairn_chmod(struct cairn *c, const char *path, uint32_t mode)
 static int chown_common(struct cairn *c, const char *path, int follow, uint32_t uid, uint32_t gid)
 {
     struct meta_attr set = {.uid = uid, .gid = gid};
-    uint32_t valid = (uid != UINT32_MAX ? META_SET_UID : 0) | (gid != UINT32_MAX ? META_SET_GID : 0);
+    uint32_t valid =
+        (uid != UINT32_MAX ? META_SET_UID : 0) | (gid != UINT32_MAX ? META_SET_GID : 0);
     pthread_mutex_lock(&c->mu);
     struct meta_attr a;
     /* Nothing to change still resolves the path (errors as chown(2)). */
@@ -312,10 +313,9 @@ int cairn_utimens(struct cairn *c, const char *path, const struct timespec ts[2]
             (ts[i].tv_nsec < 0 || ts[i].tv_nsec >= 1000000000L || ts[i].tv_sec < 0))
             return -EINVAL;
     struct meta_attr set = {0};
-    uint32_t valid = utime_field(ts ? &ts[0] : NULL, &set.atime_ns, META_SET_ATIME,
-                                 META_SET_ATIME_NOW) |
-                     utime_field(ts ? &ts[1] : NULL, &set.mtime_ns, META_SET_MTIME,
-                                 META_SET_MTIME_NOW);
+    uint32_t valid =
+        utime_field(ts ? &ts[0] : NULL, &set.atime_ns, META_SET_ATIME, META_SET_ATIME_NOW) |
+        utime_field(ts ? &ts[1] : NULL, &set.mtime_ns, META_SET_MTIME, META_SET_MTIME_NOW);
     pthread_mutex_lock(&c->mu);
     struct meta_attr a;
     int rc = valid ? do_setattr(c, path, 1, valid, &set) : api_resolve(c, path, 1, &a);
@@ -371,7 +371,8 @@ ssize_t cairn_getxattr(struct cairn *c, const char *path, const char *name, void
 
 ssize_t cairn_listxattr(struct cairn *c, const char *path, char *list, size_t size)
 {
-    uint32_t ask = size > CAIRN_FRAME_PAYLOAD_MAX / 2 ? CAIRN_FRAME_PAYLOAD_MAX / 2 : (uint32_t)size;
+    uint32_t ask =
+        size > CAIRN_FRAME_PAYLOAD_MAX / 2 ? CAIRN_FRAME_PAYLOAD_MAX / 2 : (uint32_t)size;
     uint32_t len = 0;
     pthread_mutex_lock(&c->mu);
     struct meta_attr a;

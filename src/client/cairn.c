@@ -235,7 +235,7 @@ int cairn_connect(const struct cairn_config *cfg, struct cairn **out)
     buf_init(&c->cmd, 0);
     buf_init(&c->reply, 0);
     cred_default(&c->cred);
-    c->mode_mask = cfg->mode_mask == 0    ? process_umask()
+    c->mode_mask = cfg->mode_mask == 0  ? process_umask()
                    : cfg->mode_mask < 0 ? 0
                                         : (uint32_t)cfg->mode_mask & 0777u;
     int rc = connect_target(c, cfg);

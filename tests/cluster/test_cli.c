@@ -12,8 +12,10 @@
 #include "test.h"
 #include "test_cli.h"
 
-#define OUT_HAS(o, text) CHECKF(strstr((o)->out, (text)) != NULL, "stdout lacks \"%s\":\n%s", (text), (o)->out)
-#define ERR_HAS(o, text) CHECKF(strstr((o)->err, (text)) != NULL, "stderr lacks \"%s\":\n%s", (text), (o)->err)
+#define OUT_HAS(o, text) \
+    CHECKF(strstr((o)->out, (text)) != NULL, "stdout lacks \"%s\":\n%s", (text), (o)->out)
+#define ERR_HAS(o, text) \
+    CHECKF(strstr((o)->err, (text)) != NULL, "stderr lacks \"%s\":\n%s", (text), (o)->err)
 
 static void path_in(char *out, size_t len, const char *name)
 {
@@ -97,9 +99,9 @@ TEST_T(cli_usage_and_unreachable, 90)
     o = CLI_EXPECT(0, "--help");
     OUT_HAS(o, "exit codes");
     OUT_HAS(o, "3  cluster unreachable");
-    const char *cmds[] = {"put",     "get",   "cat",   "ls",       "stat",    "mkdir",
-                          "rm",      "mv",    "ln",    "chmod",    "chown",   "truncate",
-                          "setgoal", "getgoal", "df",  "status",   "fsck",    "cluster"};
+    const char *cmds[] = {"put",     "get",     "cat", "ls",     "stat",  "mkdir",
+                          "rm",      "mv",      "ln",  "chmod",  "chown", "truncate",
+                          "setgoal", "getgoal", "df",  "status", "fsck",  "cluster"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         o = CLI_EXPECT(0, cmds[i], "--help");
         OUT_HAS(o, "usage: cairn ");

@@ -35,7 +35,7 @@ const struct cli_out *cli_run_in(const char *in_path, const char *arg0, ...)
     __attribute__((sentinel));
 #define cli_run(...) cli_run_in(NULL, __VA_ARGS__, (const char *)NULL)
 /* Run and check the exit code; prints both outputs on a mismatch. */
-#define CLI_EXPECT(code_, ...)                                                         \
+#define CLI_EXPECT(code_, ...) \
     cli_expect_(__FILE__, __LINE__, (code_), cli_run_in(NULL, __VA_ARGS__, (const char *)NULL))
 const struct cli_out *cli_expect_(const char *file, int line, int code, const struct cli_out *o);
 

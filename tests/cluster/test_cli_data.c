@@ -75,7 +75,7 @@ static void local_tree(const char *root)
 static void data_files(void)
 {
     char src[600], back[600];
-    const uint64_t holes[] = {0, 20u << 20, 65u << 20};
+    const uint64_t holes[] = {0, 20u << 20, 130u << 20}; /* chunk 1 is a hole */
     const struct {
         const char *name;
         size_t size;
@@ -97,12 +97,12 @@ static void data_files(void)
     path_in(back, sizeof back, "catted");
     cli_write_local(back, o->out, o->out_len, 0644);
     cli_check_same_file(src, back);
-    /* a sparse file across two chunks keeps its bytes and its holes */
+    /* a sparse file across three chunks keeps its bytes and its holes */
     path_in(src, sizeof src, "sparse");
-    sparse_file(src, 70u << 20, holes, 3);
+    sparse_file(src, 140u << 20, holes, 3);
     CLI_EXPECT(0, "put", src, "/sparse");
     struct jv *v = parse_out(CLI_EXPECT(0, "stat", "--json", "/sparse"));
-    CHECK(jv_u64(v, "size") == 70u << 20);
+    CHECK(jv_u64(v, "size") == 140u << 20);
     jv_free(v);
     path_in(back, sizeof back, "sparse.back");
     CLI_EXPECT(0, "get", "/sparse", back);

@@ -141,8 +141,8 @@ const struct cli_out *cli_run_in(const char *in_path, const char *arg0, ...)
 const struct cli_out *cli_expect_(const char *file, int line, int code, const struct cli_out *o)
 {
     if (o->code != code)
-        test_fail(file, line, "exit code %d, expected %d\n--- stdout:\n%s\n--- stderr:\n%s", o->code,
-                  code, o->out, o->err);
+        test_fail(file, line, "exit code %d, expected %d\n--- stdout:\n%s\n--- stderr:\n%s",
+                  o->code, code, o->out, o->err);
     return o;
 }
 
@@ -377,8 +377,9 @@ static char *jv_string(struct jp *p)
                         free(out);
                         return NULL;
                     }
-                    v = v * 16 + (unsigned)(isdigit((unsigned char)*p->s) ? *p->s - '0'
-                                                                           : (*p->s | 32) - 'a' + 10);
+                    v = v * 16 + (unsigned)(isdigit((unsigned char)*p->s)
+                                                ? *p->s - '0'
+                                                : (*p->s | 32) - 'a' + 10);
                 }
                 c = v < 0x80 ? (unsigned char)v : '?';
             } else if (map && e) {

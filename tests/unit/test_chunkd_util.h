@@ -169,7 +169,7 @@ static inline void tc_chunk_stop(struct tc *t, int i)
     k->running = 0;
 }
 
-static inline inline struct chunkd_info tc_chunk_info(struct tc *t, int i)
+static inline struct chunkd_info tc_chunk_info(struct tc *t, int i)
 {
     struct chunkd_info in;
     chunkd_get_info(t->chunk[i].cd, &in);
@@ -280,7 +280,7 @@ static inline void tc_free(struct tc *t)
 
 /* --- the metadata side --------------------------------------------------------------- */
 
-static inline inline struct meta_hdr tc_hdr(void)
+static inline struct meta_hdr tc_hdr(void)
 {
     struct meta_hdr h;
     memset(&h, 0, sizeof h); /* root; the client stamps session and seq */
@@ -356,7 +356,7 @@ static inline int tc_commit(struct tc *t, uint64_t ino, uint32_t index, const st
 }
 
 /* The chunk at (ino, index) as the metadata has it now (id 0: none). */
-static inline inline struct meta_chunk_info tc_chunk_of(struct tc *t, uint64_t ino, uint32_t index)
+static inline struct meta_chunk_info tc_chunk_of(struct tc *t, uint64_t ino, uint32_t index)
 {
     struct meta_hdr h = tc_hdr();
     buf_reset(&t->cmd);
@@ -403,7 +403,7 @@ static inline int tc_slot(struct tc *t, uint32_t node)
 
 /* --- the data side -------------------------------------------------------------------- */
 
-static inline inline struct rpc_client *tc_peer(struct tc *t, const char *addr)
+static inline struct rpc_client *tc_peer(struct tc *t, const char *addr)
 {
     for (int i = 0; i < t->n_peers; i++)
         if (strcmp(t->peers[i].addr, addr) == 0)
@@ -419,7 +419,7 @@ static inline inline struct rpc_client *tc_peer(struct tc *t, const char *addr)
     return p->c;
 }
 
-static inline inline const char *tc_addr_of(struct tc *t, uint32_t node)
+static inline const char *tc_addr_of(struct tc *t, uint32_t node)
 {
     int i = tc_slot(t, node);
     CHECKF(i >= 0, "node %u is not running", node);
