@@ -90,8 +90,8 @@ struct cairn_config {
     const char *cluster_file;
     const char *name;       /* client name in the servers' logs; NULL: "libcairn" */
     uint32_t op_timeout_ms; /* one metadata operation, all retries; 0 = default */
-    int mode_mask;          /* mask for created files' modes (as umask); -1 = the
-                               process umask; 0 = none */
+    int mode_mask;          /* mask of created files' modes (as umask): 0 = the
+                               process umask at connect, -1 = none, else the bits */
 };
 
 /* Connect: read the cluster file or secret, then make one metadata query
@@ -301,3 +301,4 @@ int cairn_file_chunks(struct cairn *c, const char *path, uint32_t first, struct 
 #endif
 
 #endif
+#include "cairn_lock.h"

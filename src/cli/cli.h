@@ -72,6 +72,12 @@ int cli_status(int argc, char **argv);
 int cli_fsck(int argc, char **argv);
 extern const char cli_df_usage[], cli_status_usage[], cli_fsck_usage[];
 
+/* lock.c, txn.c: locks, transactions, compare-and-set (docs/locks.md) */
+int cli_lock(int argc, char **argv);
+int cli_txn(int argc, char **argv);
+int cli_setxattr(int argc, char **argv);
+extern const char cli_lock_usage[], cli_txn_usage[], cli_setxattr_usage[];
+
 /* --- util.c: flags -------------------------------------------------------------- */
 
 /* One flag of a command. A flag with an argument stores it in *val (the

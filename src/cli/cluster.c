@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -50,6 +51,8 @@
 /* Readiness and shutdown waits (seconds), overridable with --timeout. */
 #define CL_UP_TIMEOUT_S 60u
 #define CL_DOWN_TIMEOUT_S 10u
+/* Fresh starts tried before giving up (see up_run). */
+#define CL_UP_ATTEMPTS 3
 
 struct cl_proc {
     char kind[8]; /* "meta" or "chunk" */
@@ -593,13 +596,14 @@ static int up_previous(struct cl *c, int *again)
     return CLI_OK;
 }
 
-/* Start every daemon of c and wait for readiness; stop them all on failure. */
-static int up_start(struct cl *c, int again, unsigned timeout)
+/* Start every daemon of c and wait for readiness; stop them all on failure.
+ * -EIO: a daemon exited during start-up (its log tail is printed). */
+static int up_launch(struct cl *c, unsigned timeout)
 {
     char self[CL_PATH];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
     if (sl <= 0)
-        return cli_error("cluster up", "/proc/self/exe", -errno);
+        return -errno;
     self[sl] = 0;
     uint32_t n_chunks = 0;
     for (uint32_t i = 0; i < c->n; i++)
@@ -607,11 +611,56 @@ static int up_start(struct cl *c, int again, unsigned timeout)
     int rc = start_all(c, self);
     if (rc == 0)
         rc = wait_ready(c, n_chunks, timeout);
-    if (rc) {
+    if (rc)
         stop_all(c, 3);
-        return rc == -ETIMEDOUT || rc == -EIO ? CLI_FAIL : cli_error("cluster up", c->dir, rc);
+    return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Remove what a failed first start left of a fresh cluster: the daemons'
+ * data directories, logs, pid and config files (nothing else in D). */
+static void up_wipe(const struct cl *c)
+{
+    for (uint32_t i = 0; i < c->n; i++) {
+        char base[CL_PATH - 16], path[CL_PATH];
+        snprintf(base, sizeof base, "%s/%s%" PRIu32, c->dir, c->p[i].kind, c->p[i].id);
+        nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        const char *ext[] = {".log", ".pid", ".conf"};
+        for (size_t k = 0; k < sizeof ext / sizeof ext[0]; k++) {
+            snprintf(path, sizeof path, "%s%s", base, ext[k]);
+            unlink(path);
+        }
     }
+}
+
+/* Create (fresh) or reuse (again) the layout, launch, and on success link
+ * the default cluster file. A fresh cluster is tried up to CL_UP_ATTEMPTS
+ * times: a port can be taken by another program between the pick and the
+ * daemon's bind, and the next attempt picks other ports. */
+static int up_run(struct cl *c, int again, uint32_t metas, uint32_t chunks, unsigned timeout)
+{
+    int rc = 0;
+    for (int attempt = 1;; attempt++) {
+        if (!again && (rc = cl_create(c, metas, chunks)) != 0)
+            return cli_error("cluster up", c->dir, rc);
+        rc = up_launch(c, timeout);
+        if (rc != -EIO || again || attempt == CL_UP_ATTEMPTS)
+            break;
+        fprintf(stderr, "cairn: cluster up: trying again with other ports\n");
+        up_wipe(c);
+    }
+    if (rc)
+        return rc == -ETIMEDOUT || rc == -EIO ? CLI_FAIL : cli_error("cluster up", c->dir, rc);
     link_default(c);
+    uint32_t n_chunks = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+        n_chunks += strcmp(c->p[i].kind, "chunk") == 0;
     printf("cluster %s: %" PRIu32 " metadata and %" PRIu32 " chunk servers in %s\n",
            again ? "restarted" : "up", c->n - n_chunks, n_chunks, c->dir);
     printf("cluster file: %s\n", c->file);
@@ -642,10 +691,8 @@ static int cluster_up(int argc, char **argv)
     char want[CL_PATH];
     int again = 0, rc = up_dir(c, dir, want, sizeof want);
     code = rc ? cli_error("cluster up", want, rc) : up_previous(c, &again);
-    if (code == CLI_OK && !again && (rc = cl_create(c, (uint32_t)metas, (uint32_t)chunks)) != 0)
-        code = cli_error("cluster up", c->dir, rc);
     if (code == CLI_OK)
-        code = up_start(c, again, (unsigned)timeout);
+        code = up_run(c, again, (uint32_t)metas, (uint32_t)chunks, (unsigned)timeout);
     free(c);
     return code;
 }

@@ -21,6 +21,62 @@ struct command {
     const char *usage; /* full help with examples, or NULL */
 };
 
+/* Help of the admin commands, whose own parsers take no --help. */
+static const char meta_status_usage[] =
+    "usage: cairn meta-status [--servers HOST:PORT,... --secret FILE]\n"
+    "\n"
+    "Ask every metadata server (and every member they report) for its status:\n"
+    "one `server key=value ...` line each, then the membership as the leader\n"
+    "sees it. Without --servers/--secret, the cluster file's are used.\n"
+    "\n"
+    "example:\n"
+    "  cairn meta-status\n";
+static const char meta_add_usage[] =
+    "usage: cairn meta-add --id N --addr HOST:PORT [--learner] [--servers ... --secret FILE]\n"
+    "\n"
+    "Add a metadata server (started with --join) as a voter, or a learner.\n"
+    "Prints `ok index=I` once the change is committed (docs/metad.md).\n"
+    "\n"
+    "example:\n"
+    "  cairn meta-add --id 4 --addr 10.0.0.4:7001\n";
+static const char meta_remove_usage[] =
+    "usage: cairn meta-remove --id N [--servers HOST:PORT,... --secret FILE]\n"
+    "\n"
+    "Remove a metadata server from the group (a removed leader steps down).\n"
+    "\n"
+    "example:\n"
+    "  cairn meta-remove --id 4\n";
+static const char meta_transfer_usage[] =
+    "usage: cairn meta-transfer --id N [--servers HOST:PORT,... --secret FILE]\n"
+    "\n"
+    "Hand the leadership of the metadata group to voter N.\n"
+    "\n"
+    "example:\n"
+    "  cairn meta-transfer --id 2\n";
+static const char chunk_status_usage[] =
+    "usage: cairn chunk-status --addr HOST:PORT --secret FILE [--json]\n"
+    "\n"
+    "Status of one chunk server: node id, registration, capacity, chunks,\n"
+    "scrubber progress, bad blocks found (docs/chunkd.md).\n"
+    "\n"
+    "example:\n"
+    "  cairn chunk-status --addr 127.0.0.1:7101 --secret /etc/cairn/secret\n";
+static const char chunk_drain_usage[] =
+    "usage: cairn chunk-drain --id N [--off] --servers HOST:PORT,... --secret FILE\n"
+    "\n"
+    "Drain chunk server N: its chunks are copied elsewhere, then removed from\n"
+    "it; --off makes it a normal server again.\n"
+    "\n"
+    "example:\n"
+    "  cairn chunk-drain --id 3 --servers 10.0.0.1:7001 --secret /etc/cairn/secret\n";
+static const char chunk_nodes_usage[] =
+    "usage: cairn chunk-nodes --servers HOST:PORT,... --secret FILE [--json]\n"
+    "\n"
+    "List the chunk servers the metadata group knows, with their states.\n"
+    "\n"
+    "example:\n"
+    "  cairn chunk-nodes --servers 10.0.0.1:7001 --secret /etc/cairn/secret\n";
+
 static const struct command commands[] = {
     /* files and directories */
     {"put", cli_put, "copy local files or trees (-r) into cairn", cli_put_usage},
@@ -37,6 +93,10 @@ static const struct command commands[] = {
     {"truncate", cli_truncate, "set the size of files", cli_truncate_usage},
     {"setgoal", cli_setgoal, "set the replication goal (copies per chunk)", cli_setgoal_usage},
     {"getgoal", cli_getgoal, "show the replication goal", cli_getgoal_usage},
+    {"lock", cli_lock, "run a command holding a lock; --list the locks", cli_lock_usage},
+    {"txn", cli_txn, "apply a batch of operations atomically", cli_txn_usage},
+    {"setxattr", cli_setxattr, "set an xattr (--if-version: compare-and-set)",
+     cli_setxattr_usage},
     /* the cluster */
     {"df", cli_df, "capacity and usage (--json)", cli_df_usage},
     {"status", cli_status, "cluster health: leader, servers, replication (--json)",
@@ -47,14 +107,19 @@ static const struct command commands[] = {
      cli_cluster_usage},
     /* daemons and administration */
     {"meta", metad_main, "run a metadata server (see docs/metad.md)", NULL},
-    {"meta-status", cli_meta_status, "status of every metadata server and the membership", NULL},
-    {"meta-add", cli_meta_add, "add a metadata server: --id N --addr HOST:PORT [--learner]", NULL},
-    {"meta-remove", cli_meta_remove, "remove a metadata server: --id N", NULL},
-    {"meta-transfer", cli_meta_transfer, "hand leadership to a metadata server: --id N", NULL},
+    {"meta-status", cli_meta_status, "status of every metadata server and the membership",
+     meta_status_usage},
+    {"meta-add", cli_meta_add, "add a metadata server: --id N --addr HOST:PORT [--learner]",
+     meta_add_usage},
+    {"meta-remove", cli_meta_remove, "remove a metadata server: --id N", meta_remove_usage},
+    {"meta-transfer", cli_meta_transfer, "hand leadership to a metadata server: --id N",
+     meta_transfer_usage},
     {"chunk", chunkd_main, "run a chunk server (see docs/chunkd.md)", NULL},
-    {"chunk-status", chunkd_status_main, "status of one chunk server: --addr HOST:PORT", NULL},
-    {"chunk-drain", chunkd_drain_main, "drain a chunk server: --id N [--off]", NULL},
-    {"chunk-nodes", chunkd_nodes_main, "list the chunk servers the metadata group knows", NULL},
+    {"chunk-status", chunkd_status_main, "status of one chunk server: --addr HOST:PORT",
+     chunk_status_usage},
+    {"chunk-drain", chunkd_drain_main, "drain a chunk server: --id N [--off]", chunk_drain_usage},
+    {"chunk-nodes", chunkd_nodes_main, "list the chunk servers the metadata group knows",
+     chunk_nodes_usage},
 };
 
 static void usage(FILE *f)

@@ -101,21 +101,21 @@ struct dwrite {
     struct dwrite *next; /* zombie list */
     struct datafile *f;
     uint32_t index;
-    uint8_t state;       /* enum dw_state */
-    bool commit_wanted;  /* flush and commit once every piece is acked */
-    uint32_t epoch;      /* bumped by each allocation: older calls are stale */
+    uint8_t state;      /* enum dw_state */
+    bool commit_wanted; /* flush and commit once every piece is acked */
+    uint32_t epoch;     /* bumped by each allocation: older calls are stale */
     uint64_t chunk, version, base;
     uint32_t base_len; /* length of the base version */
     uint8_t n;
     uint32_t nodes[CAIRN_GOAL_MAX];
-    uint32_t alive;       /* bit i: nodes[i] acked every piece so far */
-    uint32_t end;         /* highest byte written + 1, in the chunk */
-    size_t bytes;         /* bytes held in pieces */
-    uint32_t attempts;    /* allocations made */
-    int err;              /* the last error seen */
-    uint64_t alloc_ms;    /* loop time of the allocation */
-    uint64_t retry_ms;    /* DW_ALLOC: not before this loop time */
-    uint64_t busy_since;  /* first EBUSY of the current allocation, 0 = none */
+    uint32_t alive;      /* bit i: nodes[i] acked every piece so far */
+    uint32_t end;        /* highest byte written + 1, in the chunk */
+    size_t bytes;        /* bytes held in pieces */
+    uint32_t attempts;   /* allocations made */
+    int err;             /* the last error seen */
+    uint64_t alloc_ms;   /* loop time of the allocation */
+    uint64_t retry_ms;   /* DW_ALLOC: not before this loop time */
+    uint64_t busy_since; /* first EBUSY of the current allocation, 0 = none */
     struct dc_piece *head, *tail, *first_unacked;
     uint32_t inflight;  /* calls of the current epoch */
     uint32_t calls_out; /* calls of every epoch */

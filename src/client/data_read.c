@@ -91,8 +91,8 @@ static void dr_on_reply(struct rpc_client *c, int status, const struct rpc_msg *
         if (n)
             dc_node_failed(dc, n, status);
     }
-    LOG_DEBUG("client", "read of chunk %llu from node %u failed: %s",
-              (unsigned long long)l->c.id, p->node, cairn_err_name(status));
+    LOG_DEBUG("client", "read of chunk %llu from node %u failed: %s", (unsigned long long)l->c.id,
+              p->node, cairn_err_name(status));
 }
 
 /* The replica to try next: not bad, not tried, healthy first. 0 if none. */

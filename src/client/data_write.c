@@ -110,8 +110,8 @@ static void dw_fail(struct dwrite *w, int err)
     struct datafile *f = w->f;
     w->state = DW_FAILED;
     w->err = err ? err : CAIRN_EIO;
-    LOG_WARN("client", "write of inode %llu chunk index %u failed: %s",
-             (unsigned long long)f->ino, w->index, cairn_err_name(w->err));
+    LOG_WARN("client", "write of inode %llu chunk index %u failed: %s", (unsigned long long)f->ino,
+             w->index, cairn_err_name(w->err));
     if (!f->err)
         f->err = w->err;
 }
@@ -264,10 +264,9 @@ static void dw_on_reply(struct rpc_client *c, int status, const struct rpc_msg *
     w->inflight--;
     struct dc_piece *p = call->p;
     struct wire_chunk_write_reply r;
-    if (status == 0 &&
-        (reply->type != WIRE_CHUNK_WRITE_REPLY ||
-         wire_chunk_write_reply_decode(reply->payload, reply->len, &r) != 0 ||
-         r.n != (uint8_t)__builtin_popcount(call->sent)))
+    if (status == 0 && (reply->type != WIRE_CHUNK_WRITE_REPLY ||
+                        wire_chunk_write_reply_decode(reply->payload, reply->len, &r) != 0 ||
+                        r.n != (uint8_t)__builtin_popcount(call->sent)))
         status = CAIRN_BADMSG;
     if (status != 0) {
         int head = lowest_bit(call->sent);
@@ -321,8 +320,8 @@ static int dw_send_piece(struct dwrite *w, struct dc_piece *p)
             continue;
         struct dc_node *n = hmap_get(&dc->nodes, w->nodes[i]);
         CAIRN_ASSERT(n); /* resolved at allocation; nodes are never removed */
-        m.chain[m.n_chain++] = (struct wire_bytes){(const uint8_t *)n->addr,
-                                                   (uint32_t)strlen(n->addr)};
+        m.chain[m.n_chain++] =
+            (struct wire_bytes){(const uint8_t *)n->addr, (uint32_t)strlen(n->addr)};
     }
     buf_reset(&dc->payload);
     int rc = wire_chunk_write_encode(&dc->payload, &m);
@@ -332,8 +331,8 @@ static int dw_send_piece(struct dwrite *w, struct dc_piece *p)
     if (!call)
         return CAIRN_ENOMEM;
     *call = (struct dc_wcall){w, p, w->epoch, w->alive};
-    rc = rpc_call(rpc, WIRE_CHUNK_WRITE, dc->payload.data, dc->payload.len, dc->io_ms,
-                  dw_on_reply, call);
+    rc = rpc_call(rpc, WIRE_CHUNK_WRITE, dc->payload.data, dc->payload.len, dc->io_ms, dw_on_reply,
+                  call);
     if (rc) {
         free(call);
         return rc;

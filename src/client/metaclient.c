@@ -375,18 +375,16 @@ static void mc_on_retry(uv_timer_t *t)
 {
     struct metaclient *mc = t->data;
     uint64_t now = uv_now(mc->loop);
-    /* Take the due operations off first: sending may delay them again. */
-    struct mc_list due = {0};
-    for (struct mc_op *p = mc->delayed.head, *n; p; p = n) {
-        n = p->next;
-        if (p->due_ms <= now) {
-            list_unlink(&mc->delayed, p);
-            list_push(&due, p, false);
-        }
-    }
-    while (due.head) {
-        struct mc_op *op = due.head;
-        list_unlink(&due, op);
+    /* One due operation at a time, looked up afresh: a callback run on the
+     * way may close the client (the list is then emptied) or delay others.
+     * An operation delayed again is due later than now, or given up. */
+    while (!mc->closing) {
+        struct mc_op *op = mc->delayed.head;
+        while (op && op->due_ms > now)
+            op = op->next;
+        if (!op)
+            break;
+        list_unlink(&mc->delayed, op);
         if (op->fail)
             op_give_up(op, op->fail);
         else

@@ -35,6 +35,8 @@
  * client owns a private loop and is used through the *_sync calls (tools,
  * tests); one such client per thread. A *_sync call runs the loop until its
  * operation completes and must not be called from a callback of that loop.
+ * metaclient_close() may be called from a completion callback only on a
+ * caller's loop (on a private loop it runs the loop itself).
  * A private loop only turns inside *_sync calls, so keep-alives are only sent
  * then: a session left idle past its lease is replaced on its next use.
  *

@@ -174,6 +174,10 @@
  * CAIRN_LIMIT beyond it; 64 clients x CAIRN_RPC_INFLIGHT_MAX would be far
  * more than one Raft group applies in a second. */
 #define CAIRN_METAD_PENDING_MAX 65536u
+/* Longest leaderless gap a new leader takes out of the state machine's clock
+ * (src/metad/locks.h): far longer than any election, so sessions survive
+ * leader changes; a cluster down for longer lets wall time expire them. */
+#define CAIRN_METAD_CLOCK_PAUSE_MAX_MS 60000u
 /* Snapshot transfers one receiver assembles at once (one per sender). */
 #define CAIRN_SNAP_RECV_MAX 4u
 
@@ -204,6 +208,10 @@
  * session carries one at a time): each costs a session entry and a cached
  * reply on every replica; a process wanting more concurrency shares them. */
 #define CAIRN_METACLIENT_SESSIONS_MAX 1024u
+/* Named locks one lock client (include/cairn_lock.h) holds at once: it keeps
+ * their names to release them at close; a program needing more opens more
+ * handles. */
+#define CAIRN_LOCKCLIENT_HELD_MAX 64u
 /* Operations one metadata client accepts at once (waiting for a session or
  * in flight): back-pressure with CAIRN_LIMIT instead of an unbounded queue. */
 #define CAIRN_METACLIENT_OPS_MAX 65536u

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "metad/chunks_int.h"
+#include "metad/locks.h"
 #include "wire/msg_chunk.h"
 
 static void reply_err(struct metad *d, struct rpc_req *req, int code)
@@ -83,7 +84,7 @@ int chunks_propose(struct metad *d, own_done_fn done, struct rpc_req *req, uint3
     int rc = metad_entry_cmd(&cs->entry, cs->cmd.data, cs->cmd.len);
     uint64_t index = 0;
     if (rc == 0) {
-        wire_store_u64(cs->entry.data + 1 + 2, time_wall_ns()); /* now_ns, as serve.c */
+        wire_store_u64(cs->entry.data + 1 + 2, metad_now_ns(d)); /* as serve.c */
         rc = raft_propose(d->raft, cs->entry.data, cs->entry.len, &index);
     }
     if (rc) {

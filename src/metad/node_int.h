@@ -134,6 +134,9 @@ struct metad {
     size_t n_pending;
     size_t pending_bytes; /* proposed command bytes not yet applied */
     uint64_t tick_index;  /* META_TICK proposed and not yet applied (0: none) */
+    /* the command clock (locks.h): wall time and state-machine time when
+     * this node last became leader */
+    uint64_t clock_base_wall_ns, clock_base_meta_ns;
 
     /* unreachable peers reported while a batch is out */
     uint64_t unreachable[2 * CAIRN_RAFT_NODES_MAX];

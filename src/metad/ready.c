@@ -27,6 +27,7 @@
 #include "common/assert.h"
 #include "common/log.h"
 #include "metad/chunks.h"
+#include "metad/locks.h"
 #include "metad/node_int.h"
 
 /* --- the storage thread ---------------------------------------------------- */
@@ -260,6 +261,8 @@ static void log_soft_state(struct metad *d, const struct raft_ready *rd)
     d->leader = rd->leader;
     if (was_leader && rd->role != RAFT_LEADER)
         metad_fail_pending(d, CAIRN_NOTLEADER);
+    if (!was_leader && rd->role == RAFT_LEADER)
+        metad_clock_became_leader(d);
 }
 
 /* The state machine took a snapshot of everything applied: hand it to the

@@ -17,6 +17,7 @@
 #include "common/time.h"
 #include "meta/cmd.h"
 #include "metad/chunks.h"
+#include "metad/locks.h"
 #include "metad/node_int.h"
 #include "wire/codec.h"
 #include "wire/msg_meta.h"
@@ -205,7 +206,7 @@ static int propose_cmd(struct metad *d, const uint8_t *cmd, size_t len, uint64_t
     int rc = metad_entry_cmd(&d->scratch, cmd, len);
     if (rc)
         return rc;
-    wire_store_u64(d->scratch.data + 1 + 2, time_wall_ns());
+    wire_store_u64(d->scratch.data + 1 + 2, metad_now_ns(d));
     rc = raft_propose(d->raft, d->scratch.data, d->scratch.len, index);
     if (rc == 0)
         d->counters.proposals++;

@@ -96,6 +96,8 @@ TEST_T(cli_usage_and_unreachable, 90)
     CLI_EXPECT(2, "truncate", "/x");
     CLI_EXPECT(2, "put", "onlyone");
     CLI_EXPECT(2, "cluster", "sideways");
+    o = CLI_EXPECT(1, "cluster", "down", "--dir", "/nonexistent-dir");
+    ERR_HAS(o, "No such file or directory");
     o = CLI_EXPECT(0, "--help");
     OUT_HAS(o, "exit codes");
     OUT_HAS(o, "3  cluster unreachable");
@@ -207,6 +209,12 @@ static void ns_attributes(void)
         jv_free(v);
     }
     CLI_EXPECT(2, "chown", "no-such-user-here", "/hard");
+    o = CLI_EXPECT(1, "chown", "0:0", "/nope");
+    ERR_HAS(o, "cairn: chown: /nope: No such file or directory");
+    o = CLI_EXPECT(1, "setgoal", "2", "/nope");
+    ERR_HAS(o, "cairn: setgoal: /nope: No such file or directory");
+    o = CLI_EXPECT(1, "getgoal", "/nope");
+    ERR_HAS(o, "cairn: getgoal: /nope: No such file or directory");
     CLI_EXPECT(0, "truncate", "-s", "1M", "/t.bin");
     v = parse_out(CLI_EXPECT(0, "stat", "--json", "/t.bin"));
     CHECK(jv_u64(v, "size") == 1048576);
@@ -259,5 +267,16 @@ TEST_T(cli_namespace, 150)
     ns_remove();
     const struct cli_out *o = CLI_EXPECT(0, "ls", "/");
     CHECK(strcmp(o->out, "private\n") == 0);
+    /* --cluster FILE, before or after the command, beats CAIRN_CLUSTER */
+    char file[600], bogus[600];
+    snprintf(file, sizeof file, "%s", getenv("CAIRN_CLUSTER"));
+    path_in(bogus, sizeof bogus, "nothing-here.conf");
+    setenv("CAIRN_CLUSTER", bogus, 1);
+    CLI_EXPECT(3, "ls", "/");
+    o = CLI_EXPECT(0, "--cluster", file, "ls", "/");
+    CHECK(strcmp(o->out, "private\n") == 0);
+    o = CLI_EXPECT(0, "ls", "--cluster", file, "/");
+    CHECK(strcmp(o->out, "private\n") == 0);
+    setenv("CAIRN_CLUSTER", file, 1);
     cli_down();
 }

@@ -148,7 +148,8 @@ static void wait_no_staged(struct dt *t, uint32_t timeout_ms)
 TEST_T(data_client_killed_mid_write, 90)
 {
     static struct dt t;
-    struct dt_opts o = {.chunks = 3, .copt = {.scrub_rate = CLUSTER_SCRUB_OFF, .heartbeat_ms = 200}};
+    struct dt_opts o = {.chunks = 3,
+                        .copt = {.scrub_rate = CLUSTER_SCRUB_OFF, .heartbeat_ms = 200}};
     dt_start(&t, &o);
     uint64_t ino = dt_create(&t, "w", 0);
     const uint32_t deadline_ms = 6000;
@@ -249,7 +250,8 @@ static uint32_t leader_slot(struct dt *t)
 TEST_T(data_leader_killed_before_commit, 120)
 {
     static struct dt t;
-    struct dt_opts o = {.chunks = 3, .copt = {.scrub_rate = CLUSTER_SCRUB_OFF, .heartbeat_ms = 200}};
+    struct dt_opts o = {.chunks = 3,
+                        .copt = {.scrub_rate = CLUSTER_SCRUB_OFF, .heartbeat_ms = 200}};
     dt_start(&t, &o);
     uint64_t ino = dt_create(&t, "l", 0);
     const uint64_t size = 4ull * MiB;

@@ -28,8 +28,7 @@ static struct datafile_chunk wait_good_replicas(struct dt *t, uint64_t ino, uint
             bad = dt_verify_on(t, c.replicas[i], &c, index, fn, arg) != 0;
         if (!bad)
             return c;
-        CHECKF(time_mono_ms() < end, "a replica of inode %" PRIu64 " still serves bad data",
-               ino);
+        CHECKF(time_mono_ms() < end, "a replica of inode %" PRIu64 " still serves bad data", ino);
         cluster_run_for(&t->c, 200);
     }
 }

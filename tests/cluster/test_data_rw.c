@@ -120,9 +120,10 @@ TEST_T(data_file_over_one_chunk, 150)
     CHECK_EQ(dt_chunk(&t, ino, 1).length, 6u * MiB);
     struct dataclient_stats st;
     dataclient_get_stats(t.dc, &st);
-    fprintf(stderr, "pieces %" PRIu64 " allocs %" PRIu64 " commits %" PRIu64 " aborts %" PRIu64
-            " reads %" PRIu64 "\n", st.pieces_sent, st.allocs, st.commits, st.aborts,
-            st.reads_sent);
+    fprintf(stderr,
+            "pieces %" PRIu64 " allocs %" PRIu64 " commits %" PRIu64 " aborts %" PRIu64
+            " reads %" PRIu64 "\n",
+            st.pieces_sent, st.allocs, st.commits, st.aborts, st.reads_sent);
     CHECK_EQ_U64(st.commits, 2);
     CHECK_EQ_U64(st.aborts, 0);
     dt_stop(&t);

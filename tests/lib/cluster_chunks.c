@@ -50,9 +50,9 @@ int cluster_chunk_spawn(struct cluster *c, uint32_t i)
     fmt_u64(cap, sizeof cap, k->o.capacity);
     char *argv[40];
     int a = 0;
-    const char *fixed[] = {c->bin,    "chunk",          "--data",      k->data,
-                           "--listen", k->addr,         "--meta",      metas,
-                           "--secret", c->secret_path,  "--log-level", k->o.log_level};
+    const char *fixed[] = {c->bin,     "chunk",        "--data",      k->data,
+                           "--listen", k->addr,        "--meta",      metas,
+                           "--secret", c->secret_path, "--log-level", k->o.log_level};
     for (size_t j = 0; j < CAIRN_ARRAY_LEN(fixed); j++)
         argv[a++] = (char *)fixed[j];
     if (k->o.heartbeat_ms) {

@@ -264,6 +264,10 @@ int cluster_node_spawn(struct cluster *c, uint32_t i)
     }
     argv[a] = NULL;
     reg_install();
+    /* In a shared tree `make` may be relinking the binary right now: wait
+     * (a bounded while) for it to be back rather than fail the exec. */
+    for (int tries = 0; tries < 100 && access(c->bin, X_OK) != 0; tries++)
+        usleep(100 * 1000);
     pid_t pid = spawn(c->bin, argv, n->log);
     if (pid < 0)
         return CAIRN_EIO;

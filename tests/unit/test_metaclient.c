@@ -575,3 +575,48 @@ TEST_T(close_and_bad_input, 30)
     buf_free(&cmd);
     h_free(&h);
 }
+
+struct closer {
+    struct harness *h;
+    int done, shutdown;
+};
+
+static void close_in_cb(struct metaclient *mc, const struct metaclient_result *res, void *arg)
+{
+    struct closer *w = arg;
+    w->done++;
+    w->shutdown += res->status == CAIRN_SHUTDOWN;
+    if (w->done == 1) {
+        CHECK_OK(res->status);
+        metaclient_close(mc); /* the others complete inside, with SHUTDOWN */
+        w->h->mc = NULL;
+    }
+}
+
+/* Closing from a completion callback (on the caller's loop) completes the
+ * rest, queued or delayed, and leaves nothing behind (ASan checks). */
+TEST_T(close_from_callback, 30)
+{
+    struct harness h;
+    h_init(&h);
+    h_start(&h, h.leader.addr, 1, 10000);
+    struct closer w = {&h, 0, 0};
+    struct cairn_buf cmd;
+    buf_init(&cmd, 0);
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "c%d", i);
+        struct meta_hdr hd = {0};
+        buf_reset(&cmd);
+        CHECK_OK(meta_cmd_create(&cmd, &hd, META_ROOT_INO, name, 0644, 1));
+        CHECK_OK(metaclient_mutate(h.mc, cmd.data, cmd.len, close_in_cb, &w));
+    }
+    h.leader.notleader = 2; /* some wait on the retry timer when it closes */
+    uint64_t end = time_mono_ms() + WAIT_MS;
+    while (w.done < 4 && time_mono_ms() < end)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    CHECK_EQ(w.done, 4);
+    CHECK_EQ(w.shutdown, 3);
+    buf_free(&cmd);
+    h_free(&h);
+}

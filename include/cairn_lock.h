@@ -1,0 +1,132 @@
+/*
+ * cairn_lock.h: distributed locks, compare-and-set and transactions of
+ * libcairn (DESIGN.md §6, docs/locks.md). Included by cairn.h.
+ *
+ * Locks. A struct cairn_locks is one lock client: its own metadata session
+ * (lease `lease_ms`) kept alive by a thread of the library, so a program may
+ * hold a lock for as long as it runs, busy or not. When the process dies or
+ * is cut off from the metadata group for longer than the lease, the session
+ * expires and every lock it held is released (the next waiter gets it). A
+ * lock is named (1..255 bytes, no NUL); mode shared or exclusive; a `try`
+ * acquire fails at once with CAIRN_EAGAIN when the lock is not free, a
+ * waiting one queues in FIFO order (a shared request does not pass a waiting
+ * exclusive one) for up to timeout_ms (0: no limit), then CAIRN_ETIMEDOUT.
+ * Every grant returns a fencing token: strictly increasing per lock, across
+ * metadata leader changes. Pass it to the resource the lock protects
+ * (cairn_file_set_fence for chunk-server writes) so a holder that was
+ * paused past its lease and lost the lock is refused there (the metadata's
+ * CHUNK_ALLOC_FENCED and the chunk servers' CHUNK_WRITE token do this; the
+ * file calls of cairn.h do not pass a token yet).
+ * One handle holds each name at most once (a second cairn_lock of a name
+ * it holds is CAIRN_EBUSY); use several handles for several holders.
+ * A queued acquire learns of its grant by polling the leader (every few ms,
+ * backing off to CAIRN_LOCK_POLL_MS_MAX), which survives leader changes.
+ *
+ * Optimistic concurrency. Every inode has a version (struct cairn_stat's
+ * version); the *_if calls apply only if it is still `if_version`, else
+ * CAIRN_CONFLICT: of N clients racing from one version, exactly one wins.
+ *
+ * Transactions. cairn_txn applies a batch of conditions and operations as one
+ * metadata log entry: all or nothing. Paths are resolved before the batch is
+ * sent (their parent directories must exist already); each op's result goes
+ * to its `result` field.
+ *
+ * Errors. These calls return 0 or a negative cairn_err (cairn_errors.h;
+ * POSIX ones equal -errno, cairn_strerror gives the message): CAIRN_EAGAIN,
+ * CAIRN_ETIMEDOUT, CAIRN_EBUSY, CAIRN_ENOENT (unlock of a lock not held, or
+ * the lock was lost with an expired session), CAIRN_SESSION (the session
+ * expired while waiting: the lock is not held), CAIRN_CONFLICT, CAIRN_EINVAL.
+ *
+ * Threads. A struct cairn_locks may be shared by threads: calls are
+ * serialized by its lock (a waiting cairn_lock blocks the others: use one
+ * handle per thread that waits). The *_if calls and cairn_txn follow the
+ * rules of struct cairn (cairn.h).
+ *
+ * Memory. The library owns struct cairn_locks; cairn_locks_close releases
+ * the locks it still holds and frees it (the session then ends with its
+ * lease). At most CAIRN_LOCKCLIENT_HELD_MAX (64) names held at once.
+ */
+#ifndef CAIRN_LOCK_H
+#define CAIRN_LOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cairn;
+struct cairn_locks;
+
+#define CAIRN_LOCK_SHARED 1
+#define CAIRN_LOCK_EXCLUSIVE 2
+/* flags of cairn_lock */
+#define CAIRN_LOCK_TRY 1u
+
+/* Longest pause between two polls of a queued acquire. */
+#define CAIRN_LOCK_POLL_MS_MAX 200u
+
+/* A lock client on the cluster of c (addresses, secret, credentials are
+ * copied; c may be disconnected afterwards). lease_ms: the session lease,
+ * 1000..600000; 0 = 10000. */
+int cairn_locks_open(struct cairn *c, uint32_t lease_ms, struct cairn_locks **out);
+/* Release every lock still held and free the handle. */
+void cairn_locks_close(struct cairn_locks *l);
+
+/* Acquire lock `name`. On success *token is the fencing token. */
+int cairn_lock(struct cairn_locks *l, const char *name, int mode, unsigned flags,
+               uint32_t timeout_ms, uint64_t *token);
+/* Release a lock this handle holds (CAIRN_ENOENT if it does not). */
+int cairn_unlock(struct cairn_locks *l, const char *name);
+
+/* One lock as cairn_lock_list reports it. */
+struct cairn_lock_info {
+    char name[256];
+    uint64_t last_token;
+    uint32_t holders, waiters;
+    int mode; /* of the first holder; 0 if none */
+    uint64_t holder_session, holder_token;
+};
+/* Named locks in name order, from the first after `after` ("" = the
+ * start): at most max; returns how many, and *more = 1 if others follow. */
+int cairn_lock_list(struct cairn_locks *l, const char *after, struct cairn_lock_info *out,
+                    size_t max, int *more);
+
+/* Compare-and-set forms: apply only if the inode's version is if_version. */
+int cairn_setxattr_if(struct cairn *c, const char *path, const char *name, const void *value,
+                      size_t size, int flags, uint64_t if_version);
+int cairn_chmod_if(struct cairn *c, const char *path, uint32_t mode, uint64_t if_version);
+
+enum cairn_txn_kind {
+    CAIRN_TXN_IF_VERSION = 1, /* path's inode has version `version` */
+    CAIRN_TXN_IF_EXISTS = 2,  /* path exists */
+    CAIRN_TXN_IF_ABSENT = 3,  /* path does not exist */
+    CAIRN_TXN_MKDIR = 10,     /* path, mode */
+    CAIRN_TXN_CREATE = 11,    /* path (a regular file; exclusive), mode */
+    CAIRN_TXN_UNLINK = 12,    /* path */
+    CAIRN_TXN_RMDIR = 13,     /* path */
+    CAIRN_TXN_RENAME = 14,    /* path -> path2 */
+    CAIRN_TXN_SETXATTR = 15,  /* path, xattr name = path2, value */
+    CAIRN_TXN_CHMOD = 16,     /* path, mode */
+};
+struct cairn_txn_op {
+    int kind; /* enum cairn_txn_kind */
+    const char *path;
+    const char *path2;
+    const void *value;
+    size_t value_len;
+    uint64_t version;
+    uint32_t mode;
+    int result; /* out: 0, or the error of the failing item */
+};
+/* Apply the batch atomically. Returns 0 when everything applied; else the
+ * error, with *failed the index in ops of the failing item (SIZE_MAX when
+ * the batch failed as a whole, e.g. a path that could not be resolved). */
+int cairn_txn(struct cairn *c, struct cairn_txn_op *ops, size_t n, size_t *failed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
