@@ -218,8 +218,7 @@ static void start(struct bench *b, const char *dir, const char *log_level)
     struct metaclient_cfg mcfg = {
         .addrs = addrs, .n_addrs = n, .secret = &b->c.secret, .name = "bench", .seed = 5};
     CAIRN_ASSERT(metaclient_new(b->c.loop, &mcfg, &b->mc) == 0);
-    struct dataclient_cfg dcfg = {
-        .mc = b->mc, .secret = &b->c.secret, .name = "bench", .seed = 6, .window = 16};
+    struct dataclient_cfg dcfg = {.mc = b->mc, .secret = &b->c.secret, .name = "bench", .seed = 6};
     CAIRN_ASSERT(dataclient_new(&dcfg, &b->dc) == 0);
 }
 

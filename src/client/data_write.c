@@ -350,12 +350,31 @@ static int overlaps(const struct dc_piece *a, const struct dc_piece *b)
     return a->off < b->off + b->len && b->off < a->off + a->len;
 }
 
+/* Leave out of the chain the replicas whose connection is known to fail
+ * (refused, or a call timed out lately): a dead server then costs this
+ * check instead of a timeout per attempt. */
+static void dw_drop_suspects(struct dwrite *w)
+{
+    struct dataclient *dc = w->f->dc;
+    for (uint32_t i = 0; i < w->n; i++) {
+        if (!(w->alive & (1u << i)))
+            continue;
+        struct dc_node *n = hmap_get(&dc->nodes, w->nodes[i]);
+        if (n && dc_node_suspect(dc, n)) {
+            w->alive &= ~(1u << i);
+            dc->st.replicas_dropped++;
+            w->err = CAIRN_UNAVAILABLE;
+        }
+    }
+}
+
 /* Send queued pieces in order while the window has room (see the top). */
 static void dw_send(struct dwrite *w)
 {
     struct dataclient *dc = w->f->dc;
     struct dc_piece *pend[CAIRN_DATACLIENT_WINDOW_MAX];
     uint32_t k = 0;
+    dw_drop_suspects(w);
     while (w->first_unacked && w->first_unacked->state == DC_ACKED)
         w->first_unacked = w->first_unacked->next;
     for (struct dc_piece *p = w->first_unacked; p && w->inflight < dc->window && w->alive;

@@ -73,7 +73,7 @@
 /* Defaults of the zero fields of struct dataclient_cfg. */
 #define DATACLIENT_IO_MS_DEFAULT 10000u
 #define DATACLIENT_DEADLINE_MS_DEFAULT 60000u
-#define DATACLIENT_WINDOW_DEFAULT 8u
+#define DATACLIENT_WINDOW_DEFAULT 16u
 #define DATACLIENT_ATTEMPTS_DEFAULT 6u
 
 struct dataclient;

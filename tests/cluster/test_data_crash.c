@@ -49,6 +49,7 @@ static _Noreturn void writer_child(struct dt *t, uint64_t ino, uint64_t key, uin
                                   .secret = &t->c.secret,
                                   .name = "writer",
                                   .io_timeout_ms = 3000,
+                                  .window = 8,
                                   .write_deadline_ms = deadline_ms,
                                   .seed = 98};
     if (dataclient_new(&dcfg, &dc) != 0 || datafile_open(dc, ino, DATAFILE_WRITE, &f) != 0)
