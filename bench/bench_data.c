@@ -187,13 +187,36 @@ static int at_goal(struct bench *b, uint64_t ino, uint8_t goal, uint32_t dead)
     return 1;
 }
 
-static double restore_time(struct bench *b, uint64_t ino)
+/* Bytes of ino's chunks that slot i holds, by the chunk map. */
+static uint64_t held_by(struct bench *b, uint64_t ino, uint32_t i)
+{
+    uint64_t bytes = 0;
+    uint32_t chunks = (uint32_t)((b->size + CAIRN_CHUNK_SIZE - 1) / CAIRN_CHUNK_SIZE);
+    for (uint32_t k = 0; k < chunks; k++) {
+        struct datafile_chunk c;
+        CAIRN_ASSERT(dataclient_chunk_info(b->dc, ino, k, &c) == 0);
+        for (uint8_t r = 0; r < c.n_replicas; r++)
+            bytes += c.replicas[r] == b->c.chunks[i].node ? c.length : 0;
+    }
+    return bytes;
+}
+
+/* Add a 4th server (the target), wait until the goal-3 file is at its goal,
+ * kill the server holding most of it, time the way back to the goal. */
+static double restore_time(struct bench *b, uint64_t ino, uint64_t *held)
 {
     int fourth = cluster_chunk_add(&b->c, &b->c.chunks[0].o, 20000);
     CAIRN_ASSERTF(fourth >= 0, "4th chunk server: %s", cairn_err_name(fourth));
-    uint32_t dead = b->c.chunks[0].node;
+    while (!at_goal(b, ino, 3, 0))
+        cluster_run_for(&b->c, 50);
+    uint32_t victim = 0;
+    for (uint32_t i = 1; i < b->c.n_chunks; i++)
+        if (held_by(b, ino, i) > held_by(b, ino, victim))
+            victim = i;
+    *held = held_by(b, ino, victim);
+    uint32_t dead = b->c.chunks[victim].node;
     uint64_t t0 = time_mono_ns();
-    cluster_chunk_kill(&b->c, 0);
+    cluster_chunk_kill(&b->c, victim);
     while (!at_goal(b, ino, 3, dead)) {
         CAIRN_ASSERTF(time_mono_ns() - t0 < 300 * CAIRN_NS_PER_SEC, "goal not restored in 300 s");
         cluster_run_for(&b->c, 50);
@@ -222,25 +245,37 @@ static void start(struct bench *b, const char *dir, const char *log_level)
     CAIRN_ASSERT(dataclient_new(&dcfg, &b->dc) == 0);
 }
 
+struct args {
+    uint64_t size_mib;
+    int keep;
+    const char *log_level;
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    *a = (struct args){.size_mib = 1024, .log_level = "warn"};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
+            a->size_mib = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc)
+            a->log_level = argv[++i];
+        else if (strcmp(argv[i], "--keep") == 0)
+            a->keep = 1;
+        else
+            return -1;
+    }
+    return a->size_mib >= 1 ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     static struct bench b;
-    uint64_t size_mib = 1024;
-    int keep = 0;
-    const char *log_level = "warn";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
-            size_mib = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc)
-            log_level = argv[++i];
-        else if (strcmp(argv[i], "--keep") == 0)
-            keep = 1;
-        else {
-            fprintf(stderr, "usage: %s [--size MiB] [--log-level L] [--keep]\n", argv[0]);
-            return 2;
-        }
+    struct args a;
+    if (parse_args(argc, argv, &a) != 0) {
+        fprintf(stderr, "usage: %s [--size MiB] [--log-level L] [--keep]\n", argv[0]);
+        return 2;
     }
-    CAIRN_ASSERT(size_mib >= 1);
+    uint64_t size_mib = a.size_mib;
     b.size = size_mib * MiB;
     cairn_log_set_level(CAIRN_LOG_WARN);
     b.wbuf = malloc(MiB);
@@ -258,7 +293,7 @@ int main(int argc, char **argv)
 
     double raw_w, raw_r, w[4], r[4];
     raw_disk(dir, &b, &raw_w, &raw_r);
-    start(&b, dir, log_level);
+    start(&b, dir, a.log_level);
     uint64_t ino[4];
     for (uint8_t g = 1; g <= 3; g++) {
         char name[8];
@@ -271,7 +306,8 @@ int main(int argc, char **argv)
     }
     unlink_file(&b, "r1");
     unlink_file(&b, "r2");
-    double restore = restore_time(&b, ino[3]);
+    uint64_t held = 0;
+    double restore = restore_time(&b, ino[3], &held);
 
     printf("| %" PRIu64 " MiB file, 1 MiB writes, %u MiB reads | write MB/s | read MB/s |\n",
            size_mib, READ_PIECE / MiB);
@@ -279,9 +315,14 @@ int main(int argc, char **argv)
     printf("| raw disk (1 MiB writes + fdatasync; cold reads) | %.0f | %.0f |\n", raw_w, raw_r);
     for (int g = 1; g <= 3; g++)
         printf("| cairn, replication %d | %.0f | %.0f |\n", g, w[g], r[g]);
+    struct dataclient_stats st;
+    dataclient_get_stats(b.dc, &st);
     printf("\nrestore the goal (3) after SIGKILL of a server holding %" PRIu64
            " MiB: %.1f s (3 s dead timeout included)\n",
-           size_mib, restore);
+           held / MiB, restore);
+    printf("writes: %" PRIu64 " chunk commits, %" PRIu64 " replicas dropped from a chain, %" PRIu64
+           " aborted and redone\n",
+           st.commits, st.replicas_dropped, st.aborts);
 
     dataclient_close(b.dc);
     metaclient_close(b.mc);
@@ -290,7 +331,7 @@ int main(int argc, char **argv)
     buf_free(&b.reply);
     free(b.wbuf);
     free(b.rbuf);
-    if (!keep) {
+    if (!a.keep) {
         char cmd[CLUSTER_DIR_MAX + 16];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0)

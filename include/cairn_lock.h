@@ -19,8 +19,9 @@
  * file calls of cairn.h do not pass a token yet).
  * One handle holds each name at most once (a second cairn_lock of a name
  * it holds is CAIRN_EBUSY); use several handles for several holders.
- * A queued acquire learns of its grant by polling the leader (every few ms,
- * backing off to CAIRN_LOCK_POLL_MS_MAX), which survives leader changes.
+ * A queued acquire is answered by the leader at its grant (held open up to
+ * 1 s), else learns of it by polling the leader (every few ms, backing off to
+ * CAIRN_LOCK_POLL_MS_MAX), which survives leader changes.
  *
  * Optimistic concurrency. Every inode has a version (struct cairn_stat's
  * version); the *_if calls apply only if it is still `if_version`, else
@@ -65,7 +66,7 @@ struct cairn_locks;
 #define CAIRN_LOCK_TRY 1u
 
 /* Longest pause between two polls of a queued acquire. */
-#define CAIRN_LOCK_POLL_MS_MAX 200u
+#define CAIRN_LOCK_POLL_MS_MAX 20u
 
 /* A lock client on the cluster of c (addresses, secret, credentials are
  * copied; c may be disconnected afterwards). lease_ms: the session lease,

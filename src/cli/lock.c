@@ -83,8 +83,8 @@ static void list_print(const struct cairn_lock_info *in, int n, struct cli_json 
                            : in[i].mode == CAIRN_LOCK_EXCLUSIVE ? "exclusive"
                                                                 : "-";
         if (!j) {
-            printf("%-24s %-9s holders=%u waiters=%u token=%llu session=%llu\n", in[i].name,
-                   mode, in[i].holders, in[i].waiters, (unsigned long long)in[i].last_token,
+            printf("%-24s %-9s holders=%u waiters=%u token=%llu session=%llu\n", in[i].name, mode,
+                   in[i].holders, in[i].waiters, (unsigned long long)in[i].last_token,
                    (unsigned long long)in[i].holder_session);
             continue;
         }
@@ -152,7 +152,7 @@ int cli_lock(int argc, char **argv)
     int shared = 0, try_ = 0, list = 0, json = 0;
     const char *timeout = NULL, *lease = NULL;
     const struct cli_opt opts[] = {
-        {"shared", 0, NULL, &shared}, {"try", 0, NULL, &try_},   {"list", 0, NULL, &list},
+        {"shared", 0, NULL, &shared}, {"try", 0, NULL, &try_},        {"list", 0, NULL, &list},
         {"json", 0, NULL, &json},     {"timeout", 0, &timeout, NULL}, {"lease", 0, &lease, NULL},
     };
     char *pos[argc + 1];

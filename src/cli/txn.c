@@ -39,7 +39,8 @@ const char cli_txn_usage[] =
     "1 if not (nothing changed).\n"
     "\n"
     "example:\n"
-    "  printf 'if-absent /lockfile\\ncreate /lockfile\\nsetxattr /d user.owner me\\n' | cairn txn\n";
+    "  printf 'if-absent /lockfile\\ncreate /lockfile\\nsetxattr /d user.owner me\\n' | cairn "
+    "txn\n";
 
 const char cli_setxattr_usage[] =
     "usage: cairn setxattr PATH NAME VALUE [--if-version V]\n"

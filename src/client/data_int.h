@@ -44,6 +44,7 @@ struct dc_node {
     char addr[CAIRN_NODE_ADDR_MAX + 1];
     struct rpc_client *rpc; /* created on first use */
     uint64_t fail_ms;       /* loop time of the last transport failure, 0 = none */
+    size_t head_bytes;      /* CHUNK_WRITE bytes in flight with this node as head */
 };
 
 struct dataclient {

@@ -32,6 +32,7 @@
 struct dc_wcall {
     struct dwrite *w;
     struct dc_piece *p;
+    struct dc_node *head; /* nodes are never freed while calls are out */
     uint32_t epoch;
     uint32_t sent; /* the chain it was sent to: bits of w->nodes */
 };
@@ -257,6 +258,7 @@ static void dw_on_reply(struct rpc_client *c, int status, const struct rpc_msg *
     struct dataclient *dc = w->f->dc;
     w->calls_out--;
     dc->calls_out--;
+    call->head->head_bytes -= call->p->len;
     if (call->epoch != w->epoch || w->state != DW_STREAM) {
         free(call);
         return;
@@ -276,6 +278,9 @@ static void dw_on_reply(struct rpc_client *c, int status, const struct rpc_msg *
         if (w->alive & (1u << head)) {
             w->alive &= ~(1u << head);
             dc->st.replicas_dropped++;
+            LOG_INFO("client", "chunk %llu v%llu: head node %u left out of the chain: %s",
+                     (unsigned long long)w->chunk, (unsigned long long)w->version, w->nodes[head],
+                     cairn_err_name(status));
         }
         w->err = status;
         p->state = DC_QUEUED;
@@ -289,6 +294,9 @@ static void dw_on_reply(struct rpc_client *c, int status, const struct rpc_msg *
                 w->alive &= ~(1u << i);
                 dc->st.replicas_dropped++;
                 w->err = st;
+                LOG_INFO("client", "chunk %llu v%llu: node %u left out of the chain: %s",
+                         (unsigned long long)w->chunk, (unsigned long long)w->version, w->nodes[i],
+                         cairn_err_name(st));
             }
         }
         p->state = w->alive ? DC_ACKED : DC_QUEUED;
@@ -309,6 +317,8 @@ static int dw_send_piece(struct dwrite *w, struct dc_piece *p)
     struct rpc_client *rpc = hn ? dc_node_rpc(dc, hn) : NULL;
     if (!rpc)
         return CAIRN_ENOMEM;
+    if (hn->head_bytes && hn->head_bytes + p->len > CAIRN_DATACLIENT_HEAD_BYTES_MAX)
+        return CAIRN_EBUSY;
     struct wire_chunk_write m = {.chunk = w->chunk,
                                  .version = w->version,
                                  .base_version = w->base,
@@ -330,7 +340,7 @@ static int dw_send_piece(struct dwrite *w, struct dc_piece *p)
     struct dc_wcall *call = malloc(sizeof *call);
     if (!call)
         return CAIRN_ENOMEM;
-    *call = (struct dc_wcall){w, p, w->epoch, w->alive};
+    *call = (struct dc_wcall){w, p, hn, w->epoch, w->alive};
     rc = rpc_call(rpc, WIRE_CHUNK_WRITE, dc->payload.data, dc->payload.len, dc->io_ms, dw_on_reply,
                   call);
     if (rc) {
@@ -338,6 +348,7 @@ static int dw_send_piece(struct dwrite *w, struct dc_piece *p)
         return rc;
     }
     p->state = DC_INFLIGHT;
+    hn->head_bytes += p->len;
     w->inflight++;
     w->calls_out++;
     dc->calls_out++;
@@ -364,6 +375,8 @@ static void dw_drop_suspects(struct dwrite *w)
             w->alive &= ~(1u << i);
             dc->st.replicas_dropped++;
             w->err = CAIRN_UNAVAILABLE;
+            LOG_INFO("client", "chunk %llu v%llu: node %u left out of the chain: unreachable",
+                     (unsigned long long)w->chunk, (unsigned long long)w->version, n->id);
         }
     }
 }

@@ -9,8 +9,9 @@
  * handle opens a "chunk write": CHUNK_ALLOC through the metadata leader (n =
  * 0 replicas: the leader's placement fills the set and logs a pending write
  * with a deadline), then the bytes go to the first replica of the chain in
- * pieces of at most CAIRN_CHUNK_IO_MAX, several in flight, each replica
- * forwarding to the next (CHUNK_WRITE). A write of part of an existing chunk
+ * pieces of at most CAIRN_CHUNK_IO_MAX, `window` in flight (and at most
+ * CAIRN_DATACLIENT_HEAD_BYTES_MAX to one head), each replica forwarding to
+ * the next (CHUNK_WRITE). A write of part of an existing chunk
  * names the committed version as its base: the chunk server stages a copy
  * and the piece overwrites part of it. On fsync, close, or when the handle
  * moves on to other chunks, the chunk write is flushed (an empty CHUNK_WRITE
@@ -73,7 +74,7 @@
 /* Defaults of the zero fields of struct dataclient_cfg. */
 #define DATACLIENT_IO_MS_DEFAULT 10000u
 #define DATACLIENT_DEADLINE_MS_DEFAULT 60000u
-#define DATACLIENT_WINDOW_DEFAULT 16u
+#define DATACLIENT_WINDOW_DEFAULT 8u
 #define DATACLIENT_ATTEMPTS_DEFAULT 6u
 
 struct dataclient;

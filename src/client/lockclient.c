@@ -87,7 +87,7 @@ static void async_cb(uv_async_t *h)
     pthread_mutex_unlock(&l->mu);
     while (j) {
         struct lc_job *next = j->next; /* j may be freed once finished */
-        int rc = stop ? CAIRN_SHUTDOWN
+        int rc = stop          ? CAIRN_SHUTDOWN
                  : j->mutation ? metaclient_mutate(l->mc, j->cmd, j->len, job_done, j)
                                : metaclient_query(l->mc, j->cmd, j->len, job_done, j);
         if (rc)
@@ -346,8 +346,7 @@ static void sleep_ms(uint32_t ms)
 
 /* The waiter gave up at its deadline: cancel; a grant that raced with the
  * cancel is kept (the caller got the lock after all). */
-static int wait_give_up(struct cairn_locks *l, const char *name, uint64_t wait_id,
-                        uint64_t *token)
+static int wait_give_up(struct cairn_locks *l, const char *name, uint64_t wait_id, uint64_t *token)
 {
     struct meta_hdr h;
     locks_hdr(l, &h);
@@ -367,6 +366,16 @@ static int wait_give_up(struct cairn_locks *l, const char *name, uint64_t wait_i
     return rc ? rc : CAIRN_ETIMEDOUT;
 }
 
+/* Polling failed (not a timeout): leave no waiter behind, nor a grant that
+ * nobody knows of; best effort, the caller gets rc. */
+static int wait_abandon(struct cairn_locks *l, const char *name, uint64_t wait_id, int rc)
+{
+    uint64_t token;
+    if (wait_give_up(l, name, wait_id, &token) == 0)
+        (void)release_one(l, name);
+    return rc;
+}
+
 /* A queued acquire: poll until the owner holds the lock, its deadline
  * passes, or it left the queue without a grant (its session ended). */
 static int wait_grant(struct cairn_locks *l, const char *name, uint64_t wait_id,
@@ -384,7 +393,7 @@ static int wait_grant(struct cairn_locks *l, const char *name, uint64_t wait_id,
         if (rc == 0 && !s.waiting)
             return CAIRN_SESSION;
         if (rc && rc != CAIRN_ETIMEDOUT)
-            return rc;
+            return wait_abandon(l, name, wait_id, rc);
         if (deadline && time_mono_ms() >= deadline)
             return wait_give_up(l, name, wait_id, token);
         sleep_ms(pause);
@@ -588,9 +597,9 @@ static int txn_op_cmd(struct cairn *c, const struct cairn_txn_op *op, struct cai
         if ((rc = api_resolve(c, op->path, 1, &a)) != 0)
             return rc;
         if (op->kind == CAIRN_TXN_SETXATTR)
-            return op->path2 ? meta_cmd_setxattr(cmd, &h, a.ino, op->path2, op->value,
-                                                 op->value_len, 0)
-                             : CAIRN_EINVAL;
+            return op->path2
+                       ? meta_cmd_setxattr(cmd, &h, a.ino, op->path2, op->value, op->value_len, 0)
+                       : CAIRN_EINVAL;
         uint64_t ino = a.ino;
         memset(&a, 0, sizeof a);
         a.mode = op->mode & 07777u;

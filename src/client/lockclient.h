@@ -8,9 +8,10 @@
  * (lockclient_call: a queue under a mutex, a uv_async wake-up, a condition
  * variable for the answer).
  *
- * Grants of queued acquires are learned by polling LOCK_LIST for the lock's
- * name: the holder is found by the handle's owner id (64 random bits), so
- * the client needs no session id and a leader change costs one retried poll.
+ * A queued acquire's reply is usually held back by the leader until the
+ * grant (src/metad/locks.h); if it comes back QUEUED the grant is learned by
+ * polling LOCK_LIST for the lock's name: the holder is found by the handle's owner id (64 random
+ * bits), so the client needs no session id and a leader change costs one retried poll.
  *
  * Memory: the reply buffer passed to lockclient_call is the caller's.
  * Threads: lockclient_call from any thread but the loop's. Errors: negative
@@ -27,11 +28,11 @@
 
 /* What one named lock's LOCK_LIST entry says about owner `owner`. */
 struct lockclient_seen {
-    int found;          /* the lock object exists */
-    int held;           /* owner holds it */
-    int waiting;        /* owner waits for it */
-    uint64_t token;     /* held: the fencing token */
-    uint64_t session;   /* held or waiting: the owner's session */
+    int found;        /* the lock object exists */
+    int held;         /* owner holds it */
+    int waiting;      /* owner waits for it */
+    uint64_t token;   /* held: the fencing token */
+    uint64_t session; /* held or waiting: the owner's session */
     struct cairn_lock_info info;
 };
 

@@ -216,8 +216,9 @@
  * in flight): back-pressure with CAIRN_LIMIT instead of an unbounded queue. */
 #define CAIRN_METACLIENT_OPS_MAX 65536u
 /* Longest wait between two attempts when no leader is known (an election is
- * running): well below an election timeout so failover is not slowed. */
-#define CAIRN_METACLIENT_BACKOFF_MAX_MS 500u
+ * running): well below an election timeout (200-400 ms by default,
+ * docs/metad.md) so failover is not slowed. */
+#define CAIRN_METACLIENT_BACKOFF_MAX_MS 100u
 
 /* --- data client (src/client/file.h) --------------------------------------- */
 
@@ -234,6 +235,11 @@
 #define CAIRN_DATACLIENT_WINDOW_MAX 64u
 /* Allocations tried for one chunk write before the write fails. */
 #define CAIRN_DATACLIENT_ATTEMPTS_MAX 32u
+/* Bytes of CHUNK_WRITE one client keeps in flight to one head replica, over
+ * all its chunk writes: the head forwards them down the chain through one
+ * connection whose write queue holds CAIRN_RPC_WRITE_QUEUE_MAX; half of it
+ * leaves room for other writers before a forward is refused. */
+#define CAIRN_DATACLIENT_HEAD_BYTES_MAX ((size_t)CAIRN_RPC_WRITE_QUEUE_MAX / 2)
 
 _Static_assert(CAIRN_CHUNK_SIZE % CAIRN_BLOCK_SIZE == 0,
                "a chunk is a whole number of checksum blocks");

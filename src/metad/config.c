@@ -52,14 +52,21 @@ void metad_config_defaults(struct metad_config *c)
 {
     memset(c, 0, sizeof *c);
     c->snapshot_every = 10000;
-    c->tick_ms = 100;
-    c->election_ticks = 10;
-    c->heartbeat_ticks = 1;
+    /* Election timeout 200-400 ms: a dead leader is replaced in about 300 ms.
+     * Heartbeats every 20 ms leave ten chances before a follower gives up on
+     * a leader slowed down by a loaded machine. A 10 ms tick gives the
+     * randomized timeout 20 distinct values, so two followers rarely time out
+     * together and split the vote (docs/metad.md). */
+    c->tick_ms = 10;
+    c->election_ticks = 20;
+    c->heartbeat_ticks = 2;
     c->session_tick_ms = 1000;
     c->log_level = CAIRN_LOG_INFO;
     c->chunk_dead_ms = 3000;
     c->chunk_heartbeat_ms = 500;
     c->replicate_max = 16;
+    /* Hashing costs about a microsecond per inode: under 50 ms on the loop. */
+    c->digest_inline_inodes_max = 50000;
 }
 
 /* Key index of a name, '-' and '_' alike; -1 if unknown. */

@@ -57,7 +57,10 @@ struct metad_config {
     uint32_t chunk_dead_ms;      /* chunk server silent this long: down */
     uint32_t chunk_heartbeat_ms; /* heartbeat interval told to chunk servers */
     uint32_t replicate_max;      /* re-replications in flight */
-    uint32_t set;                /* bit per key (METAD_KEY_*) given by the file or a flag */
+    /* META_STATUS hashes states of fewer inodes on the loop thread, larger
+     * ones in a forked child (bg.c). Not a key: tests set 0 (always a child). */
+    uint32_t digest_inline_inodes_max;
+    uint32_t set; /* bit per key (METAD_KEY_*) given by the file or a flag */
 };
 
 enum metad_key {

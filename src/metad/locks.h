@@ -14,16 +14,26 @@
  * than CAIRN_METAD_CLOCK_PAUSE_MAX_MS (a cluster that was down) is not
  * taken out: wall time is used, and sessions older than that expire.
  *
- * Lock grants to queued waiters are not pushed: a client whose acquire was
- * QUEUED polls (client/lockclient.h), which survives leader changes with
- * no daemon state.
+ * Grants to queued waiters. The leader holds back the QUEUED reply of a
+ * LOCK_ACQUIRE (parks the request) and answers it GRANTED (token, wait_id)
+ * when an applied entry grants that wait (meta_lock_grants). A request
+ * parked for METAD_LOCK_PARK_MS (250 ms: while parked the client's session
+ * gets no keep-alive)
+ * or when leadership is lost is answered with its QUEUED reply: the client
+ * then polls (client/lockclient.h), which also covers leader changes. The
+ * reply is only held back, never changed: the state machine's (cached) reply
+ * stays QUEUED, as a retry would see it.
  *
- * Memory: none. Threads: the daemon's loop thread only. No errors.
+ * Memory: parked requests are owned here (d->lockwaits) until answered.
+ * Threads: the daemon's loop thread only. No errors.
  */
 #ifndef CAIRN_METAD_LOCKS_H
 #define CAIRN_METAD_LOCKS_H
 
 #include <stdint.h>
+
+#include "common/buf.h"
+#include "raft/raft.h"
 
 struct metad;
 
@@ -37,5 +47,16 @@ void metad_clock_became_leader(struct metad *d);
 
 /* The time to stamp into a command proposed now (nanoseconds). */
 uint64_t metad_now_ns(const struct metad *d);
+
+/* Entry e was just applied with `reply`: if it is a QUEUED LOCK_ACQUIRE
+ * with a waiting client request, take that request (1), else 0. */
+int metad_locks_park(struct metad *d, const struct raft_entry *e, const struct cairn_buf *reply);
+/* After each applied entry: answer the parked acquires it granted. */
+void metad_locks_applied(struct metad *d);
+/* Answer (QUEUED) requests parked too long; cheap, called every loop turn. */
+void metad_locks_sweep(struct metad *d);
+/* Answer every parked request (QUEUED) and free the table: leadership
+ * lost, or shutdown. */
+void metad_locks_fail(struct metad *d);
 
 #endif

@@ -21,6 +21,7 @@ static void tick_cb(uv_timer_t *h)
 {
     struct metad *d = h->data;
     raft_tick(d->raft);
+    metad_bg_poll(d);
     metad_reads_tick(d);
     metad_chunks_tick(d);
 }
@@ -207,6 +208,7 @@ int metad_new(const struct metad_config *cfg, struct metad **out)
     if (!d)
         return CAIRN_ENOMEM;
     d->cfg = *cfg;
+    metad_bg_init(d);
     hmap_init(&d->cmds);
     buf_init(&d->reply, 0);
     buf_init(&d->scratch, 0);
@@ -298,6 +300,7 @@ void metad_shutdown(struct metad *d)
         d->stopping = 1;
         LOG_INFO(METAD_SUBSYS, "shutting down");
         metad_fail_pending(d, CAIRN_SHUTDOWN);
+        metad_bg_stop(d);
         if (d->srv)
             rpc_server_close(d->srv);
         d->srv = NULL;
@@ -330,6 +333,7 @@ void metad_free(struct metad *d)
         uv_run(&d->loop, UV_RUN_DEFAULT);
     }
     metad_io_stop(d);
+    metad_bg_stop(d);
     int rc = uv_loop_close(&d->loop);
     CAIRN_ASSERTF(rc == 0, "metad: loop still has handles: %s", uv_strerror(rc));
     metad_chunks_free(d);

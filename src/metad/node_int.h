@@ -13,6 +13,7 @@
 #define CAIRN_METAD_NODE_INT_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -109,6 +110,7 @@ struct metad {
     /* the ready batch out (taken from the core, not yet advanced) */
     struct raft_ready rd;
     int rd_out;
+    int rd_beats_sent;                /* its heartbeats went out before it was durable */
     struct raft_hard_state hs_latest; /* newest hard state the core gave */
     struct raft_hard_state hs_saved;  /* as last written by us */
 
@@ -137,6 +139,7 @@ struct metad {
     /* the command clock (locks.h): wall time and state-machine time when
      * this node last became leader */
     uint64_t clock_base_wall_ns, clock_base_meta_ns;
+    struct metad_lockwaits *lockwaits; /* parked LOCK_ACQUIREs (locks.c), or NULL */
 
     /* unreachable peers reported while a batch is out */
     uint64_t unreachable[2 * CAIRN_RAFT_NODES_MAX];
@@ -147,6 +150,16 @@ struct metad {
 
     int stopping;
     int exit_rc;
+
+    /* children forked for whole-state work (bg.c); pids 0: none */
+    struct {
+        pid_t snap_pid, digest_pid;
+        uint64_t snap_index;           /* applied index the snapshot child saves */
+        uint64_t body_index;           /* index of the snapshot in <data>/snap-body */
+        int digest_fd;                 /* read end of the digest child's pipe */
+        uint64_t digest_child_index;   /* applied index the digest child hashes */
+        uint64_t digest, digest_index; /* last digest known (UINT64_MAX: none) */
+    } bg;
 
     struct metrics *metrics;     /* NULL unless cfg.metrics */
     struct metad_chunks *chunks; /* leader side of the chunk servers (chunks.h) */
@@ -170,9 +183,28 @@ void metad_check_cb(uv_check_t *h);
 int metad_state_load(struct metad *d, const uint8_t *body, size_t len, uint64_t index);
 void metad_fatal(struct metad *d, int rc, const char *what);
 
+/* bg.c: snapshots and digests in a forked child (off the loop thread) */
+void metad_bg_init(struct metad *d);
+/* Fork a child writing the snapshot at the applied index; CAIRN_EBUSY if
+ * one runs. Its end is noticed by metad_bg_poll, which takes the snapshot. */
+int metad_bg_snapshot_start(struct metad *d);
+/* The state digest at the applied index: 1 with *digest when known (cached,
+ * or cheap enough to compute at once); 0 when a child is hashing it. */
+int metad_bg_digest(struct metad *d, uint64_t *digest);
+/* transport_send, filling a snapshot the core holds without its bytes. */
+void metad_bg_send(struct metad *d, const struct raft_msg *m);
+/* Reap children that ended (tick timer). */
+void metad_bg_poll(struct metad *d);
+/* Kill and reap children (shutdown). */
+void metad_bg_stop(struct metad *d);
+
 /* serve.c */
 int metad_serve_attach(struct metad *d);
 void metad_fail_pending(struct metad *d, int code);
+/* Answer a META_CMD request with the reply of the entry at index, and free
+ * it (for requests taken out of d->cmds, as locks.c parks them). */
+void metad_pending_answer(struct metad *d, struct pending *p, uint64_t index, const uint8_t *reply,
+                          size_t len);
 void metad_apply_reply(struct metad *d, uint64_t index, uint64_t term, int kind_ok,
                        const struct cairn_buf *reply);
 void metad_reads_served(struct metad *d);

@@ -234,7 +234,10 @@ static int apply_entry(struct metad *d, const struct raft_entry *e)
     d->applied = e->index;
     if (e->index == d->tick_index)
         d->tick_index = 0;
+    if (kind == PEND_CMD)
+        metad_locks_park(d, e, &d->reply); /* a parked request gets no reply here */
     metad_apply_reply(d, e->index, e->term, kind, &d->reply);
+    metad_locks_applied(d);
     metad_chunks_applied(d, e->index, e->term, &d->reply);
     return 0;
 }
@@ -265,36 +268,20 @@ static void log_soft_state(struct metad *d, const struct raft_ready *rd)
         metad_clock_became_leader(d);
 }
 
-/* The state machine took a snapshot of everything applied: hand it to the
- * core (which compacts its log) and queue it for the storage thread. */
+/* Every snapshot_every applied entries, a forked child serializes the state
+ * (bg.c): on the loop thread it would take seconds at a million files. When
+ * the child is done, metad_bg_poll hands the snapshot to the core (which
+ * compacts its log) and queues it for the storage thread. */
 static void maybe_snapshot(struct metad *d)
 {
-    if (d->snap_save_pending || d->stopping ||
+    if (d->snap_save_pending || d->stopping || d->bg.snap_pid ||
         d->applied < d->last_snap_index + d->cfg.snapshot_every)
         return;
-    struct cairn_buf b;
-    buf_init(&b, 0);
-    int rc = metad_snap_encode_head(&b, &d->members);
-    if (rc == 0)
-        rc = meta_snapshot(d->meta, &b);
-    if (rc == 0)
-        rc = raft_snapshot_taken(d->raft, d->applied, b.data, b.len);
-    if (rc) {
-        LOG_ERROR(METAD_SUBSYS, "snapshot at %" PRIu64 " failed: %s", d->applied,
+    int rc = metad_bg_snapshot_start(d);
+    if (rc)
+        LOG_ERROR(METAD_SUBSYS, "snapshot at %" PRIu64 " not started: %s", d->applied,
                   cairn_err_name(rc));
-        buf_free(&b);
-        d->last_snap_index = d->applied; /* try again snapshot_every later */
-        return;
-    }
-    memset(&d->snap_save, 0, sizeof d->snap_save);
-    raft_get_snapshot_meta(d->raft, &d->snap_save.meta);
-    CAIRN_ASSERT(d->snap_save.meta.index == d->applied);
-    d->snap_save.data = buf_steal(&b, &d->snap_save.len);
-    d->snap_save_pending = 1;
-    d->last_snap_index = d->applied;
-    d->counters.snapshots_taken++;
-    LOG_INFO(METAD_SUBSYS, "snapshot taken index=%" PRIu64 " bytes=%zu", d->applied,
-             d->snap_save.len);
+    d->last_snap_index = d->applied; /* on failure: try again snapshot_every later */
 }
 
 static void update_info(struct metad *d)
@@ -325,6 +312,25 @@ static int install_snapshot(struct metad *d, const struct raft_snapshot *s)
     return 0;
 }
 
+static int is_beat(const struct raft_msg *m)
+{
+    return m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_HEARTBEAT_RESP;
+}
+
+/* Heartbeats and their answers claim nothing about the log, only the term,
+ * so once the term is durable they need not wait for the batch's fdatasync:
+ * sent at once, they keep followers from starting elections and the leader
+ * from losing its quorum (CheckQuorum) while a slow disk syncs. */
+static void send_beats_early(struct metad *d, const struct io_job *job)
+{
+    if (!job->rd || job->save_hs_first)
+        return;
+    for (size_t i = 0; i < job->rd->n_msgs; i++)
+        if (is_beat(&job->rd->msgs[i]))
+            transport_send(d->tr, &job->rd->msgs[i]);
+    d->rd_beats_sent = 1;
+}
+
 static void batch_finish(struct metad *d)
 {
     struct raft_ready *rd = &d->rd;
@@ -341,7 +347,9 @@ static void batch_finish(struct metad *d)
         }
     }
     for (size_t i = 0; i < rd->n_msgs; i++)
-        transport_send(d->tr, &rd->msgs[i]);
+        if (!d->rd_beats_sent || !is_beat(&rd->msgs[i]))
+            metad_bg_send(d, &rd->msgs[i]);
+    d->rd_beats_sent = 0;
     for (size_t i = 0; i < rd->n_reads; i++)
         metad_read_state(d, rd->reads[i].ctx, rd->reads[i].index);
     metad_reads_served(d);
@@ -351,6 +359,7 @@ static void batch_finish(struct metad *d)
     for (size_t i = 0; i < d->n_unreachable; i++)
         raft_report_unreachable(d->raft, d->unreachable[i]);
     d->n_unreachable = 0;
+    metad_bg_poll(d);
     maybe_snapshot(d);
     update_info(d);
 }
@@ -437,6 +446,7 @@ void metad_check_cb(uv_check_t *h)
 {
     struct metad *d = h->data;
     struct io_job *job = &d->io.job;
+    metad_locks_sweep(d);
     for (int k = 0; k < INLINE_BATCHES_MAX; k++) {
         if (d->stopping || d->io.state != IO_IDLE || d->rd_out || !batch_take(d, job))
             return;
@@ -444,6 +454,7 @@ void metad_check_cb(uv_check_t *h)
         int durable = job->has_save || job->save_hs_first || job->save_hs_after ||
                       (rd && (rd->snapshot || rd->n_entries));
         if (durable) {
+            send_beats_early(d, job);
             d->counters.io_batches++;
             pthread_mutex_lock(&d->io.mu);
             d->io.state = IO_QUEUED;

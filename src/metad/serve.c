@@ -115,6 +115,7 @@ static void list_fail(struct metad *d, struct pend_list *l, int code)
  * client retries it with the same sequence number and meta deduplicates. */
 void metad_fail_pending(struct metad *d, int code)
 {
+    metad_locks_fail(d);
     size_t it = 0;
     uint64_t k;
     void *v;
@@ -170,6 +171,19 @@ void metad_apply_reply(struct metad *d, uint64_t index, uint64_t term, int kind,
         if (rc == 0)
             rc = rpc_reply(p->req, WIRE_META_MEMBER_REPLY, d->scratch.data, d->scratch.len);
     }
+    if (rc)
+        rpc_reply_error(p->req, rc, "reply encoding failed");
+    pending_free(d, p);
+}
+
+void metad_pending_answer(struct metad *d, struct pending *p, uint64_t index, const uint8_t *reply,
+                          size_t len)
+{
+    buf_reset(&d->scratch);
+    struct wire_meta_cmd_reply r = {index, {reply, (uint32_t)len}};
+    int rc = wire_meta_cmd_reply_encode(&d->scratch, &r);
+    if (rc == 0)
+        rc = rpc_reply(p->req, WIRE_META_CMD_REPLY, d->scratch.data, d->scratch.len);
     if (rc)
         rpc_reply_error(p->req, rc, "reply encoding failed");
     pending_free(d, p);
@@ -343,7 +357,8 @@ static void on_status(struct rpc_server *srv, struct rpc_req *req, const struct 
     s.commit = st.commit;
     s.applied = d->applied;
     s.snapshot_index = st.snapshot_index;
-    s.digest = meta_digest(d->meta);
+    if (!metad_bg_digest(d, &s.digest))
+        s.digest = 0; /* large state changing or being hashed: ask again */
     for (uint32_t i = 0; i < st.conf.n_voters + st.conf.n_learners; i++) {
         int voter = i < st.conf.n_voters;
         uint64_t id = voter ? st.conf.voters[i] : st.conf.learners[i - st.conf.n_voters];

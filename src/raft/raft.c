@@ -68,6 +68,7 @@ static void reset(struct raft *r, uint64_t term)
     reset_randomized_timeout(r);
     r->lead_transferee = RAFT_NONE;
     r->pending_conf_index = 0;
+    r->removed_index = 0;
     r->bcast_pending = 0;
     r->bcast_commit = 0;
     r->n_reads = 0;
@@ -178,13 +179,13 @@ void raft_commit_to(struct raft *r, uint64_t index)
     if (index <= l->committed)
         return;
     CAIRN_ASSERT(index <= raft_log_last_index(l));
-    int raft_conf_changed = 0;
+    uint64_t conf_index = 0;
     for (uint64_t i = l->committed + 1; i <= index; i++)
         if (raft_log_entry(l, i)->type == RAFT_ENTRY_CONF)
-            raft_conf_changed = 1;
+            conf_index = i;
     uint64_t from = l->committed;
     l->committed = index;
-    if (!raft_conf_changed)
+    if (conf_index == 0)
         return;
     raft_conf_replay(&r->conf, l, from, index);
     prs_rebuild(r);
@@ -194,9 +195,7 @@ void raft_commit_to(struct raft *r, uint64_t index)
         raft_leader_abort_transfer(r);
     r->bcast_commit = 1;
     if (!raft_promotable(r)) {
-        /* A removed leader tells the others of the commit, then steps down. */
-        raft_leader_bcast_append(r, 1);
-        raft_become_follower(r, r->term, RAFT_NONE);
+        raft_leader_removed(r, conf_index);
         return;
     }
     /* A smaller quorum may commit more, and may confirm pending reads. */
@@ -308,6 +307,36 @@ static void step_follower(struct raft *r, const struct raft_msg *m)
     }
 }
 
+/* A removed node refusing a vote tells the candidate its commit index, as
+ * far as their logs match (the candidate's last entry is in ours, so by
+ * log matching everything before it is too). A candidate whose commit lags
+ * the removal may need our vote, which our longer log refuses, and no
+ * leader may be left to tell it the commit: a removed leader that crashed
+ * before the new voters knew (CORE-BUGS #3, seed 5457). */
+static void vote_resp_add_commit(const struct raft *r, const struct raft_msg *m,
+                                 struct raft_msg *resp)
+{
+    if (raft_promotable(r) || !raft_log_match_term(&r->log, m->index, m->log_term))
+        return;
+    resp->commit = CAIRN_MIN(r->log.committed, m->index);
+    if (resp->commit == 0)
+        return;
+    resp->index = m->index;
+    resp->log_term = m->log_term;
+}
+
+/* A refusal that carries a commit index (vote_resp_add_commit) is adopted
+ * if our log still holds the entry it was checked against: a commit index
+ * is a fact about the group, true whoever reports it, and our entries up
+ * to resp->index are the reporter's. */
+static void vote_resp_learn_commit(struct raft *r, const struct raft_msg *m)
+{
+    if (!m->reject || m->commit == 0 || m->commit > m->index ||
+        !raft_log_match_term(&r->log, m->index, m->log_term))
+        return;
+    raft_commit_to(r, m->commit);
+}
+
 static void step_candidate(struct raft *r, const struct raft_msg *m)
 {
     uint8_t my_resp = r->role == RAFT_PRE_CANDIDATE ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP;
@@ -324,6 +353,8 @@ static void step_candidate(struct raft *r, const struct raft_msg *m)
     }
     if (m->type != my_resp)
         return;
+    /* It may change our configuration (and so the tally below). */
+    vote_resp_learn_commit(r, m);
     switch (poll(r, m->from, !m->reject)) {
     case POLL_WON:
         if (r->role == RAFT_PRE_CANDIDATE)
@@ -358,6 +389,7 @@ static void handle_vote(struct raft *r, const struct raft_msg *m)
     } else {
         struct raft_msg *resp = raft_out_push(r, type, m->from);
         resp->reject = 1;
+        vote_resp_add_commit(r, m, resp);
     }
 }
 
@@ -404,15 +436,16 @@ static int msg_valid(const struct raft *r, const struct raft_msg *m)
         return snapshot_valid(m);
     case RAFT_MSG_VOTE:
     case RAFT_MSG_PREVOTE:
-        if (m->index == 0 && m->log_term != 0)
-            return 0;
-        /* FALLTHROUGH */
+        /* Answered whatever our configuration says (thesis §4.1): it may
+         * lag the candidate's, whose quorum may need our vote. A removed
+         * node cannot disrupt a healthy group: the lease rule (step_term)
+         * ignores it, and PreVote refuses its stale log. */
+        return m->index != 0 || m->log_term == 0;
     case RAFT_MSG_APP_RESP:
     case RAFT_MSG_VOTE_RESP:
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_HEARTBEAT_RESP:
-        /* Only members ask for votes or answer us; a removed node asking for
-         * votes must not disturb the group. */
+        /* Only members answer us. */
         return raft_conf_contains(&r->conf, m->from);
     default:
         return 1;

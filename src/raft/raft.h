@@ -32,7 +32,9 @@
  * seeded by cfg.seed, so the caller (or the simulator) decides it.
  *
  * Errors: raft_propose / raft_read_index / raft_propose_conf /
- * raft_transfer_leader return CAIRN_NOTLEADER on a non-leader,
+ * raft_transfer_leader return CAIRN_NOTLEADER on a non-leader (and on a
+ * leader that committed its own removal: it stays RAFT_LEADER only until
+ * the new voters know of it, see docs/raft.md "Membership"),
  * CAIRN_EBUSY while a leadership transfer or a membership change is pending,
  * CAIRN_TOOBIG above the proposal limit. Messages with a bad shape (unknown
  * sender, impossible indexes) are dropped, never asserted on: they come from

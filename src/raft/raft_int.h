@@ -139,6 +139,9 @@ struct raft_progress {
     uint64_t pending_snapshot; /* snapshot state: index of the snapshot sent */
     uint64_t read_ack;         /* highest ReadIndex round it acknowledged */
     uint32_t snap_elapsed;     /* snapshot state: ticks since it was sent */
+    /* Removed leader: first heartbeat round that told this member the
+     * commit of the removal (0: none yet); known once read_ack reaches it. */
+    uint64_t removal_round;
     struct inflights ins;
 };
 
@@ -192,8 +195,11 @@ struct raft {
 
     uint64_t lead_transferee;
     uint64_t pending_conf_index; /* leader: last CONF entry in the log */
-    uint8_t bcast_pending;       /* leader: new entries to send at ready */
-    uint8_t bcast_commit;        /* leader: the commit index moved */
+    /* Leader that committed its own removal (index of that CONF entry; 0
+     * otherwise): it leads on without proposals until the new voters know. */
+    uint64_t removed_index;
+    uint8_t bcast_pending; /* leader: new entries to send at ready */
+    uint8_t bcast_commit;  /* leader: the commit index moved */
 
     struct read_req *reads;
     size_t n_reads;
@@ -236,6 +242,7 @@ int raft_leader_maybe_commit(struct raft *r);
 void raft_leader_tick(struct raft *r);
 void raft_leader_reads_release(struct raft *r);
 void raft_leader_abort_transfer(struct raft *r);
+void raft_leader_removed(struct raft *r, uint64_t conf_index);
 
 /* ready.c */
 struct raft_msg *raft_out_push(struct raft *r, uint8_t type, uint64_t to);

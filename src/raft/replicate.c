@@ -47,9 +47,15 @@ void raft_leader_become(struct raft *r)
         raft_leader_bcast_append(r, 1);
 }
 
+/* A leader that committed its own removal only finishes its term. */
+static int is_acting_leader(const struct raft *r)
+{
+    return r->role == RAFT_LEADER && r->removed_index == 0;
+}
+
 static int proposal_check(const struct raft *r, size_t len)
 {
-    if (r->role != RAFT_LEADER)
+    if (!is_acting_leader(r))
         return CAIRN_NOTLEADER;
     if (r->lead_transferee != RAFT_NONE)
         return CAIRN_EBUSY;
@@ -207,7 +213,7 @@ void raft_leader_reads_release(struct raft *r)
 
 int raft_read_index(struct raft *r, uint64_t ctx)
 {
-    if (r->role != RAFT_LEADER)
+    if (!is_acting_leader(r))
         return CAIRN_NOTLEADER;
     if (r->n_reads >= CAIRN_RAFT_READS_MAX)
         return CAIRN_LIMIT;
@@ -268,6 +274,53 @@ static void send_timeout_now(struct raft *r, uint64_t to)
     raft_out_push(r, RAFT_MSG_TIMEOUT_NOW, to);
 }
 
+/* Heartbeat round of a removed leader: the commit index goes to every
+ * member that holds the removal entry, with a round number in the context
+ * that its answer echoes (reads are over, so the rounds are free). */
+static void removed_send(struct raft *r, struct raft_progress *pr)
+{
+    uint64_t commit = CAIRN_MIN(pr->match, r->log.committed);
+    if (commit >= r->removed_index && pr->removal_round == 0)
+        pr->removal_round = r->read_seq;
+    struct raft_msg *m = raft_out_push(r, RAFT_MSG_HEARTBEAT, pr->id);
+    m->commit = commit;
+    m->context = r->read_seq;
+}
+
+static void removed_round(struct raft *r)
+{
+    r->read_seq++;
+    for (uint32_t k = 0; k < r->n_prs; k++)
+        if (r->prs[k].id != r->id)
+            removed_send(r, &r->prs[k]);
+}
+
+/* Once a quorum of the new voters know the removal committed, they have
+ * the new configuration and can elect a leader among themselves (the
+ * others learn it from that leader): step down, handing over to an
+ * up-to-date one of them with TIMEOUT_NOW so that no election timeout is
+ * lost. Stepping down earlier could strand a voter whose configuration
+ * still needs our vote while our longer log refuses it (CORE-BUGS #3). */
+static void removed_maybe_step_down(struct raft *r)
+{
+    uint32_t known = 0;
+    struct raft_progress *heir = NULL;
+    uint64_t last = raft_log_last_index(&r->log);
+    for (uint32_t k = 0; k < r->n_prs; k++) {
+        struct raft_progress *pr = &r->prs[k];
+        if (pr->learner || pr->removal_round == 0 || pr->read_ack < pr->removal_round)
+            continue;
+        known++;
+        if (pr->match == last)
+            heir = pr;
+    }
+    if (known < raft_quorum(r))
+        return;
+    if (heir)
+        send_timeout_now(r, heir->id);
+    raft_become_follower(r, r->term, RAFT_NONE);
+}
+
 static void handle_append_reject(struct raft *r, struct raft_progress *pr, const struct raft_msg *m)
 {
     uint64_t next_probe = m->reject_hint;
@@ -308,6 +361,11 @@ static void handle_append_resp(struct raft *r, struct raft_progress *pr, const s
         uint64_t id = m->from;
         if (r->role != RAFT_LEADER || (pr = raft_progress(r, id)) == NULL)
             return;
+    }
+    if (r->removed_index != 0 && pr->removal_round == 0 && pr->match >= r->removed_index) {
+        /* It now holds the removal entry: tell it the commit at once. */
+        r->read_seq++;
+        removed_send(r, pr);
     } else if (old_paused && !r->bcast_commit) {
         /* It missed commit updates while paused (unless a broadcast of
          * the commit index is due at the next ready anyway). */
@@ -333,6 +391,8 @@ static void handle_heartbeat_resp(struct raft *r, struct raft_progress *pr,
     if (m->context != 0 && m->context <= r->read_seq && m->context > pr->read_ack) {
         pr->read_ack = m->context;
         raft_leader_reads_release(r);
+        if (r->removed_index != 0)
+            removed_maybe_step_down(r);
     }
 }
 
@@ -380,7 +440,9 @@ void raft_leader_tick(struct raft *r)
     r->election_elapsed++;
     if (r->election_elapsed >= r->cfg.election_ticks) {
         r->election_elapsed = 0;
-        if (r->cfg.check_quorum && !quorum_active(r)) {
+        /* A removed leader keeps trying however long the new voters stay
+         * silent: leaving before they know would strand them (above). */
+        if (r->cfg.check_quorum && r->removed_index == 0 && !quorum_active(r)) {
             raft_become_follower(r, r->term, RAFT_NONE);
             return;
         }
@@ -388,15 +450,35 @@ void raft_leader_tick(struct raft *r)
     }
     if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
         r->heartbeat_elapsed = 0;
-        raft_leader_bcast_heartbeat(r, r->n_reads > 0 ? r->read_seq : 0);
+        if (r->removed_index != 0)
+            removed_round(r);
+        else
+            raft_leader_bcast_heartbeat(r, r->n_reads > 0 ? r->read_seq : 0);
     }
+}
+
+/* The leader committed its own removal (the CONF entry at conf_index).
+ * etcd's StepDownOnRemoval: it leads on for the rest of its term, taking
+ * no proposals, reads or transfers and no longer counted in any quorum,
+ * replicating to the new configuration until the new voters know of the
+ * removal (removed_maybe_step_down). A higher term ends it as usual. */
+void raft_leader_removed(struct raft *r, uint64_t conf_index)
+{
+    CAIRN_ASSERT(r->role == RAFT_LEADER && conf_index > 0);
+    r->removed_index = conf_index;
+    r->n_reads = 0; /* never answered: the callers time out and retry */
+    raft_leader_abort_transfer(r);
+    for (uint32_t k = 0; k < r->n_prs; k++)
+        r->prs[k].removal_round = 0;
+    r->bcast_commit = 1;
+    removed_round(r);
 }
 
 void raft_leader_abort_transfer(struct raft *r) { r->lead_transferee = RAFT_NONE; }
 
 int raft_transfer_leader(struct raft *r, uint64_t target)
 {
-    if (r->role != RAFT_LEADER)
+    if (!is_acting_leader(r))
         return CAIRN_NOTLEADER;
     if (target == r->id)
         return 0;

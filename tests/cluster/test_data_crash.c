@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cairn_errors.h"
+#include "chunk/format.h"
 #include "common/assert.h"
 #include "common/time.h"
 #include "test.h"
@@ -193,9 +194,18 @@ TEST_T(data_stale_replica_deleted, 90)
     dt_wait_committed(&t, &v1, 10000);
     uint32_t stale = v1.replicas[0];
     uint32_t slot = dt_slot(&t, stale);
+    /* The overwrite's first piece goes to both; then the server stops. */
+    struct datafile *f;
+    CHECK_OK(datafile_open(t.dc, ino, DATAFILE_WRITE, &f));
+    uint8_t *buf = malloc(300000);
+    CHECK(buf);
+    dt_pattern(2, 100000, buf, 300000);
+    CHECK_EQ(datafile_pwrite(f, buf, 65536, 100000), 65536);
+    cluster_run_for(&t.c, 200);
     cluster_chunk_pause(&t.c, slot);
-
-    CHECK_OK(dt_write(&t, ino, 2, 100000, 300000, 65536));
+    CHECK_EQ(datafile_pwrite(f, buf + 65536, 300000 - 65536, 100000 + 65536), 300000 - 65536);
+    CHECK_OK(datafile_close(f));
+    free(buf);
     struct datafile_chunk v2 = dt_chunk(&t, ino, 0);
     CHECK_EQ_U64(v2.version, v1.version + 1);
     for (uint8_t i = 0; i < v2.n_replicas; i++)
@@ -212,12 +222,12 @@ TEST_T(data_stale_replica_deleted, 90)
     uint64_t end = time_mono_ms() + 30000;
     for (;;) {
         CHECK_EQ_U64(dt_check(&t, NULL, ino, 2 * MiB, dt_expect_spans, &v), 0);
-        struct cluster_chunk_file f[8];
+        struct cluster_chunk_file files[8];
         size_t n = 0;
-        CHECK_OK(cluster_chunk_versions(&t.c, slot, v1.id, f, 8, &n));
+        CHECK_OK(cluster_chunk_versions(&t.c, slot, v1.id, files, 8, &n));
         int left = 0;
         for (size_t i = 0; i < CAIRN_MIN(n, (size_t)8); i++)
-            left |= f[i].version < v2.version || f[i].staged;
+            left |= files[i].version < v2.version || files[i].staged;
         if (!left)
             break;
         CHECKF(time_mono_ms() < end, "the stale version is still on node %u", stale);
@@ -292,5 +302,113 @@ TEST_T(data_leader_killed_before_commit, 120)
     dataclient_close(reader);
     uint64_t digest;
     CHECK_OK(cluster_wait_converged(&t.c, 0, 30000, &digest));
+    dt_stop(&t);
+}
+
+/* Write 32 MiB of key into f at 0, calling mid() after the first 16. */
+static void write_around(struct dt *t, struct datafile *f, uint64_t key, void (*mid)(struct dt *),
+                         struct dt *arg)
+{
+    uint8_t *buf = malloc(MiB);
+    CHECK(buf);
+    for (uint64_t off = 0; off < 32ull * MiB; off += MiB) {
+        if (off == 16ull * MiB)
+            mid(arg);
+        dt_pattern(key, off, buf, MiB);
+        int64_t n = datafile_pwrite(f, buf, MiB, off);
+        CHECKF(n == (int64_t)MiB, "pwrite at %" PRIu64 ": %s", off, cairn_err_name((int)n));
+    }
+    free(buf);
+    (void)t;
+}
+
+static void kill_first(struct dt *t) { cluster_chunk_kill(&t->c, 0); }
+
+/* The highest chunk id with a version file on slot i (0: none) and, with
+ * staged_only, counting staged versions only. */
+static uint64_t max_chunk_on(struct dt *t, uint32_t i, int staged_only)
+{
+    uint64_t max = 0;
+    char dir[CLUSTER_PATH_MAX + 16];
+    for (unsigned h = 0; h < 256; h++) {
+        snprintf(dir, sizeof dir, "%s/chunks/%02x", t->c.chunks[i].data, h);
+        DIR *d = opendir(dir);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            uint64_t id, version;
+            enum chunk_name_kind k = chunk_name_parse(e->d_name, &id, &version);
+            if (k == CHUNK_NAME_STAGED || (!staged_only && k == CHUNK_NAME_COMMITTED))
+                max = CAIRN_MAX(max, id);
+        }
+        closedir(d);
+    }
+    return max;
+}
+
+/* Chunk ids are allocated in increasing order: the goal-1 write's chunk is
+ * newer than every chunk on disk when it began. */
+static uint64_t stager_after;
+
+/* Kill the chunk server holding the staged copy of the goal-1 write. */
+static void kill_stager(struct dt *t)
+{
+    for (uint32_t i = 0; i < t->c.n_chunks; i++) {
+        if (t->c.chunks[i].pid > 0 && max_chunk_on(t, i, 1) > stager_after) {
+            cluster_chunk_kill(&t->c, i);
+            return;
+        }
+    }
+    CHECKF(0, "no chunk server holds the staged copy");
+}
+
+/* A chunk server SIGKILLed in the middle of a write: with goal 3 it is left
+ * out of the chain and the write commits on the other two; with goal 1 the
+ * chain is empty, so the write is aborted and done again (from the client's
+ * copy) on a new allocation. Both files read back whole. */
+TEST_T(data_write_survives_chunk_server_kill, 120)
+{
+    static struct dt t;
+    struct dt_opts o = {.chunks = 3,
+                        .copt = {.scrub_rate = CLUSTER_SCRUB_OFF, .heartbeat_ms = 200}};
+    dt_start(&t, &o);
+    struct dt_span s3 = {43, 0, 32ull * MiB}, s1 = {41, 0, 32ull * MiB};
+    uint64_t g3 = dt_create(&t, "g3", 3);
+    struct datafile *f;
+    CHECK_OK(datafile_open(t.dc, g3, DATAFILE_WRITE, &f));
+    write_around(&t, f, 43, kill_first, &t);
+    CHECK_OK(datafile_close(f));
+    struct dataclient_stats st;
+    dataclient_get_stats(t.dc, &st);
+    CHECK(st.replicas_dropped >= 1);
+    /* The commit names who acked everything: when a replica in the middle
+     * of the chain dies, the ones after it are unknown too (the chunk server
+     * cannot tell what they got), so one or two; the leader copies it back
+     * to both live servers. */
+    struct datafile_chunk c = dt_chunk(&t, g3, 0);
+    CHECK(c.n_replicas >= 1 && c.n_replicas <= 2);
+    for (uint8_t i = 0; i < c.n_replicas; i++)
+        CHECK(c.replicas[i] != t.c.chunks[0].node);
+    CHECK_EQ_U64(dt_check(&t, NULL, g3, 32ull * MiB, dt_expect_span, &s3), 0);
+    dt_wait_goal(&t, g3, 0, 2, t.c.chunks[0].node, 30000);
+
+    CHECK_OK(cluster_chunk_spawn(&t.c, 0));
+    CHECK_OK(cluster_chunk_wait_ready(&t.c, 0, 20000));
+    stager_after = 0;
+    for (uint32_t i = 0; i < t.c.n_chunks; i++)
+        stager_after = CAIRN_MAX(stager_after, max_chunk_on(&t, i, 0));
+    uint64_t g1 = dt_create(&t, "g1", 1);
+    uint64_t aborts = st.aborts;
+    CHECK_OK(datafile_open(t.dc, g1, DATAFILE_WRITE, &f));
+    write_around(&t, f, 41, kill_stager, &t);
+    CHECK_OK(datafile_close(f));
+    dataclient_get_stats(t.dc, &st);
+    CHECK(st.aborts > aborts);
+    c = dt_chunk(&t, g1, 0);
+    CHECK_EQ(c.n_replicas, 1);
+    int s = cluster_chunk_slot(&t.c, c.replicas[0]);
+    CHECK(s >= 0 && t.c.chunks[s].pid > 0);
+    CHECK_EQ_U64(dt_check(&t, NULL, g1, 32ull * MiB, dt_expect_span, &s1), 0);
     dt_stop(&t);
 }

@@ -161,6 +161,67 @@ TEST_T(data_chunk_server_killed_100_files, 150)
     dt_stop(&t);
 }
 
+/* Write two 56 MiB files side by side, 1 MiB at a time (both chunk writes
+ * are allocated at the start); returns the two close statuses. */
+static void write_pair(struct dt *t, uint64_t a, uint64_t b, uint64_t size, int *ra, int *rb)
+{
+    struct datafile *fa, *fb;
+    CHECK_OK(datafile_open(t->dc, a, DATAFILE_READ | DATAFILE_WRITE, &fa));
+    CHECK_OK(datafile_open(t->dc, b, DATAFILE_READ | DATAFILE_WRITE, &fb));
+    uint8_t *buf = malloc(MiB);
+    CHECK(buf);
+    for (uint64_t off = 0; off < size; off += MiB) {
+        dt_pattern(31, off, buf, MiB);
+        CHECK_EQ(datafile_pwrite(fa, buf, MiB, off), (int64_t)MiB);
+        dt_pattern(32, off, buf, MiB);
+        CHECK_EQ(datafile_pwrite(fb, buf, MiB, off), (int64_t)MiB);
+    }
+    free(buf);
+    *ra = datafile_close(fa);
+    *rb = datafile_close(fb);
+    fprintf(stderr, "close a: %s, close b: %s\n", cairn_err_name(*ra), cairn_err_name(*rb));
+    CHECK(*ra == 0 || *ra == CAIRN_ENOSPC);
+    CHECK(*rb == 0 || *rb == CAIRN_ENOSPC);
+}
+
+/* A file whose close said rc: nothing visible if it failed, else every
+ * byte right through the client and on every listed replica. Returns its
+ * chunk id (0 if it failed). */
+static uint64_t check_pair_file(struct dt *t, uint64_t ino, int rc, struct dt_span *s)
+{
+    if (rc) {
+        CHECK_EQ_U64(dt_chunk(t, ino, 0).id, 0);
+        return 0;
+    }
+    CHECK_EQ_U64(dt_check(t, NULL, ino, s->len, dt_expect_span, s), 0);
+    struct datafile_chunk c = dt_chunk(t, ino, 0);
+    dt_wait_committed(t, &c, 20000);
+    for (uint8_t i = 0; i < c.n_replicas; i++)
+        CHECK_OK(dt_verify_on(t, c.replicas[i], &c, 0, dt_expect_span, s));
+    return c.id;
+}
+
+/* Wait until chunk server slot holds no staged version of the chunks. */
+static void wait_unstaged(struct dt *t, uint32_t slot, const uint64_t *ids, size_t n_ids)
+{
+    uint64_t end = time_mono_ms() + 20000;
+    for (;;) {
+        size_t staged = 0;
+        for (size_t k = 0; k < n_ids; k++) {
+            struct cluster_chunk_file v[8];
+            size_t n = 0;
+            if (ids[k])
+                CHECK_OK(cluster_chunk_versions(&t->c, slot, ids[k], v, 8, &n));
+            for (size_t i = 0; i < CAIRN_MIN(n, (size_t)8); i++)
+                staged += v[i].staged;
+        }
+        if (staged == 0)
+            return;
+        CHECKF(time_mono_ms() < end, "staged copies left on the full server");
+        cluster_run_for(&t->c, 100);
+    }
+}
+
 /* One chunk server offers only 100 MiB. Two files of goal 3 are written at
  * once (both allocated while it still had room): it runs out of space in
  * the middle of the second; the write goes on with the other two replicas.
@@ -175,23 +236,9 @@ TEST_T(data_disk_full_one_server, 150)
     dt_start(&t, &o);
     uint32_t small = t.c.chunks[2].node;
     uint64_t a = dt_create(&t, "a", 3), b = dt_create(&t, "b", 3);
-    struct datafile *fa, *fb;
-    CHECK_OK(datafile_open(t.dc, a, DATAFILE_READ | DATAFILE_WRITE, &fa));
-    CHECK_OK(datafile_open(t.dc, b, DATAFILE_READ | DATAFILE_WRITE, &fb));
-    uint8_t *buf = malloc(MiB);
-    CHECK(buf);
     const uint64_t size = 56ull * MiB;
-    for (uint64_t off = 0; off < size; off += MiB) {
-        dt_pattern(31, off, buf, MiB);
-        CHECK_EQ(datafile_pwrite(fa, buf, MiB, off), (int64_t)MiB);
-        dt_pattern(32, off, buf, MiB);
-        CHECK_EQ(datafile_pwrite(fb, buf, MiB, off), (int64_t)MiB);
-    }
-    free(buf);
-    int ra = datafile_close(fa), rb = datafile_close(fb);
-    fprintf(stderr, "close a: %s, close b: %s\n", cairn_err_name(ra), cairn_err_name(rb));
-    CHECK(ra == 0 || ra == CAIRN_ENOSPC);
-    CHECK(rb == 0 || rb == CAIRN_ENOSPC);
+    int ra, rb;
+    write_pair(&t, a, b, size, &ra, &rb);
     struct dataclient_stats ds;
     dataclient_get_stats(t.dc, &ds);
     fprintf(stderr, "replicas dropped %" PRIu64 ", aborts %" PRIu64 "\n", ds.replicas_dropped,
@@ -207,40 +254,9 @@ TEST_T(data_disk_full_one_server, 150)
     CHECK(listed <= 1);
 
     struct dt_span sa = {31, 0, size}, sb = {32, 0, size};
-    uint64_t ids[2] = {0, 0};
-    for (int k = 0; k < 2; k++) {
-        uint64_t ino = k ? b : a;
-        int rc = k ? rb : ra;
-        struct dt_span *s = k ? &sb : &sa;
-        if (rc) {
-            CHECK_EQ_U64(dt_chunk(&t, ino, 0).id, 0); /* failed: nothing visible */
-            continue;
-        }
-        CHECK_EQ_U64(dt_check(&t, NULL, ino, size, dt_expect_span, s), 0);
-        struct datafile_chunk c = dt_chunk(&t, ino, 0);
-        ids[k] = c.id;
-        dt_wait_committed(&t, &c, 20000);
-        for (uint8_t i = 0; i < c.n_replicas; i++)
-            CHECK_OK(dt_verify_on(&t, c.replicas[i], &c, 0, dt_expect_span, s));
-    }
-    /* The full server keeps no staged leftovers and stays within capacity. */
+    uint64_t ids[2] = {check_pair_file(&t, a, ra, &sa), check_pair_file(&t, b, rb, &sb)};
     uint32_t slot = dt_slot(&t, small);
-    uint64_t end = time_mono_ms() + 20000;
-    for (;;) {
-        size_t staged = 0;
-        for (int k = 0; k < 2; k++) {
-            struct cluster_chunk_file v[8];
-            size_t n = 0;
-            if (ids[k])
-                CHECK_OK(cluster_chunk_versions(&t.c, slot, ids[k], v, 8, &n));
-            for (size_t i = 0; i < CAIRN_MIN(n, (size_t)8); i++)
-                staged += v[i].staged;
-        }
-        if (staged == 0)
-            break;
-        CHECKF(time_mono_ms() < end, "staged copies left on the full server");
-        cluster_run_for(&t.c, 100);
-    }
+    wait_unstaged(&t, slot, ids, 2);
     struct cluster_chunk_status st;
     CHECK_OK(cluster_chunk_status(&t.c, slot, &st, 2000));
     CHECK(st.used <= 100ull * MiB);

@@ -108,8 +108,7 @@ TEST_T(lock_session_expiry, 90)
     kill(pid, SIGKILL);
     CHECK(waitpid(pid, NULL, 0) == pid);
     CHECK_EQ(cairn_lock(l, "exp", CAIRN_LOCK_EXCLUSIVE, 0, 30000, &tok2), 0);
-    CHECKF(tok2 > tok, "token %llu after %llu", (unsigned long long)tok2,
-           (unsigned long long)tok);
+    CHECKF(tok2 > tok, "token %llu after %llu", (unsigned long long)tok2, (unsigned long long)tok);
     CHECK_EQ(cairn_unlock(l, "exp"), 0);
     CHECK_EQ(cairn_unlock(l, "exp"), CAIRN_ENOENT);
     cairn_locks_close(l);
@@ -197,7 +196,7 @@ static void cas_child(int fd, const char *path, uint64_t v, int i)
 {
     struct cairn_config cfg = {.cluster_file = getenv("CAIRN_CLUSTER"), .name = "cas"};
     struct cairn *c;
-    char val[16], go;
+    char val[24], go;
     if (cairn_connect(&cfg, &c))
         _exit(2);
     if (read(fd, &go, 1) != 1)
@@ -244,7 +243,7 @@ TEST_T(lock_cas_race, 120)
     }
     CHECK(won >= 0);
     CHECK_EQ(conflicts, RACERS - 1);
-    char val[32], want[16];
+    char val[32], want[24];
     ssize_t n = cairn_getxattr(c, "/cas", "user.v", val, sizeof val - 1);
     CHECK(n > 0);
     val[n] = 0;
@@ -308,7 +307,10 @@ TEST_T(lock_txn_all_or_none, 90)
         {.kind = CAIRN_TXN_IF_ABSENT, .path = "/t/a"},
         {.kind = CAIRN_TXN_IF_EXISTS, .path = "/t/x"},
         {.kind = CAIRN_TXN_CREATE, .path = "/t/a", .mode = 0600},
-        {.kind = CAIRN_TXN_SETXATTR, .path = "/t/x", .path2 = "user.k", .value = "v",
+        {.kind = CAIRN_TXN_SETXATTR,
+         .path = "/t/x",
+         .path2 = "user.k",
+         .value = "v",
          .value_len = 1},
         {.kind = CAIRN_TXN_RENAME, .path = "/t/x", .path2 = "/t/y"},
     };
@@ -319,5 +321,59 @@ TEST_T(lock_txn_all_or_none, 90)
     /* the same batch again: its version condition is stale now */
     CHECK_EQ(cairn_txn(c, ok, 1, &failed), CAIRN_ENOENT);
     cairn_disconnect(c);
+    cli_down();
+}
+
+/* The `cairn lock`, `cairn txn` and `cairn setxattr --if-version` commands. */
+TEST_T(lock_cli_commands, 120)
+{
+    char dir[600], batch[700];
+    snprintf(dir, sizeof dir, "%s/c", test_tmpdir());
+    cli_up(dir, 3, 0);
+    const struct cli_out *o =
+        CLI_EXPECT(0, "lock", "a", "--", "sh", "-c", "echo \"$CAIRN_FENCING_TOKEN\"");
+    unsigned long long t1 = strtoull(o->out, NULL, 10);
+    CHECK(t1 > 0);
+    o = CLI_EXPECT(0, "lock", "--shared", "a", "--", "sh", "-c", "echo \"$CAIRN_FENCING_TOKEN\"");
+    CHECK(strtoull(o->out, NULL, 10) > t1);
+    CLI_EXPECT(7, "lock", "a", "--", "sh", "-c", "exit 7");
+    /* held elsewhere: --try fails, a timed wait gives up */
+    struct cairn_locks *l = lk_open(10000);
+    uint64_t tok;
+    CHECK_EQ(cairn_lock(l, "b", CAIRN_LOCK_EXCLUSIVE, 0, 0, &tok), 0);
+    o = CLI_EXPECT(1, "lock", "--try", "b", "--", "true");
+    CHECKF(strstr(o->err, "lock is busy") != NULL, "%s", o->err);
+    o = CLI_EXPECT(1, "lock", "--timeout", "0.3", "b", "--", "true");
+    CHECKF(strstr(o->err, "timed out") != NULL, "%s", o->err);
+    o = CLI_EXPECT(0, "lock", "--list", "--json");
+    struct jv *v = jv_parse(o->out);
+    CHECKF(v && v->type == JV_ARR && v->n == 1, "%s", o->out);
+    CHECK_STR_EQ(jv_str(v->vals[0], "name"), "b");
+    CHECK_EQ(jv_u64(v->vals[0], "holders"), 1);
+    CHECK_EQ(jv_u64(v->vals[0], "last_token"), tok);
+    jv_free(v);
+    cairn_locks_close(l);
+    /* a batch from a file; then the same batch fails as a whole */
+    snprintf(batch, sizeof batch, "%s/batch", test_tmpdir());
+    const char *text = "# make a pair\nif-absent /p\nmkdir /p 700\ncreate /q\n";
+    cli_write_local(batch, text, strlen(text), 0644);
+    o = CLI_EXPECT(0, "txn", batch);
+    CHECK_STR_EQ(o->out, "0 ok\n1 ok\n2 ok\n");
+    o = cli_run_in(batch, "txn", "-", (const char *)NULL);
+    CHECK_EQ(o->code, 1);
+    CHECK_STR_EQ(o->out, "0 failed: version conflict\n1 not applied\n2 not applied\n");
+    CLI_EXPECT(2, "txn", "-", "extra");
+    cli_write_local(batch, "frobnicate /x\n", 14, 0644);
+    CLI_EXPECT(2, "txn", batch);
+    /* compare-and-set from the version `stat --json` shows */
+    o = CLI_EXPECT(0, "stat", "--json", "/q");
+    v = jv_parse(o->out);
+    CHECK(v != NULL);
+    char ver[32];
+    snprintf(ver, sizeof ver, "%llu", (unsigned long long)jv_u64(v, "version"));
+    jv_free(v);
+    CLI_EXPECT(0, "setxattr", "/q", "user.x", "1", "--if-version", ver);
+    o = CLI_EXPECT(1, "setxattr", "/q", "user.x", "2", "--if-version", ver);
+    CHECKF(strstr(o->err, "version conflict") != NULL, "%s", o->err);
     cli_down();
 }

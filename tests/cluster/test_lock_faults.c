@@ -60,8 +60,8 @@ static int fenced_write(uint64_t token, int client, int iter)
     int ok = token >= newest;
     if (ok) {
         char line[96];
-        int n = snprintf(line, sizeof line, "%llu %d %d\n", (unsigned long long)token, client,
-                         iter);
+        int n =
+            snprintf(line, sizeof line, "%llu %d %d\n", (unsigned long long)token, client, iter);
         snprintf(path, sizeof path, "%s/store", f_dir);
         int sfd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (sfd < 0 || write(sfd, line, (size_t)n) != n || pwrite(fd, &token, 8, 0) != 8)
@@ -283,8 +283,8 @@ static void t_client(int fd)
         memset(ops, 0, sizeof ops);
         for (int j = 0; j < T_FILES; j++) {
             snprintf(names[j], sizeof names[j], "/k/b%d_%d", b, j);
-            ops[j + 1] = (struct cairn_txn_op){.kind = CAIRN_TXN_CREATE, .path = names[j],
-                                               .mode = 0644};
+            ops[j + 1] =
+                (struct cairn_txn_op){.kind = CAIRN_TXN_CREATE, .path = names[j], .mode = 0644};
         }
         ops[0] = (struct cairn_txn_op){.kind = CAIRN_TXN_IF_ABSENT, .path = names[0]};
         size_t failed;
@@ -334,8 +334,7 @@ TEST_T(lock_txn_leader_kill, 120)
             CHECK(rc == 0 || rc == -ENOENT);
             present += rc == 0;
         }
-        CHECKF(present == 0 || present == T_FILES, "batch %d: %d of %d files", b, present,
-               T_FILES);
+        CHECKF(present == 0 || present == T_FILES, "batch %d: %d of %d files", b, present, T_FILES);
         /* exactly-once retries: every batch got its own answer */
         CHECKF(rcs[b] == 0 && present == T_FILES, "batch %d: %s, %d files", b,
                cairn_strerror(rcs[b]), present);
@@ -372,8 +371,7 @@ TEST_T(lock_no_leader_gap, 120)
     f_sleep_ms(2 * F_LEASE_MS); /* no quorum: nobody can renew */
     kill((pid_t)fpid, SIGCONT);
     f_sleep_ms(2 * F_LEASE_MS); /* a new leader serves; renewals resume */
-    CHECK_EQ(cairn_lock(other, "g", CAIRN_LOCK_EXCLUSIVE, CAIRN_LOCK_TRY, 0, &tok2),
-             CAIRN_EAGAIN);
+    CHECK_EQ(cairn_lock(other, "g", CAIRN_LOCK_EXCLUSIVE, CAIRN_LOCK_TRY, 0, &tok2), CAIRN_EAGAIN);
     CHECK_EQ(cairn_unlock(l, "g"), 0);
     CHECK_EQ(cairn_lock(other, "g", CAIRN_LOCK_EXCLUSIVE, CAIRN_LOCK_TRY, 0, &tok2), 0);
     CHECK(tok2 > tok);

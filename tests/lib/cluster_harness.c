@@ -741,8 +741,8 @@ int cluster_start(struct cluster *c, const char *dir, const struct cluster_opts 
     memset(c, 0, sizeof *c);
     CAIRN_ASSERT(o->n >= 1 && o->n <= CLUSTER_NODES_MAX);
     c->o = *o;
-    c->o.tick_ms = o->tick_ms ? o->tick_ms : 50;
-    c->o.election_ticks = o->election_ticks ? o->election_ticks : 10;
+    c->o.tick_ms = o->tick_ms ? o->tick_ms : 10; /* the daemon's defaults */
+    c->o.election_ticks = o->election_ticks ? o->election_ticks : 20;
     c->o.log_level = o->log_level ? o->log_level : "info";
     if (strlen(dir) >= sizeof c->dir)
         return CAIRN_ENAMETOOLONG;

@@ -48,8 +48,8 @@
 
 struct cluster_opts {
     uint32_t n;              /* initial voters, 1..CLUSTER_NODES_MAX */
-    uint32_t tick_ms;        /* 0 = 50 */
-    uint32_t election_ticks; /* 0 = 10 */
+    uint32_t tick_ms;        /* 0 = 10 (daemon default) */
+    uint32_t election_ticks; /* 0 = 20 (daemon default) */
     uint64_t snapshot_every; /* 0 = the daemon's default */
     const char *log_level;   /* NULL = "info" */
     uint64_t seed;           /* port choice */

@@ -60,7 +60,7 @@ TEST(config_file_then_flags)
     CHECK_EQ(c.tick_ms, 20);
     CHECK_EQ_U64(c.snapshot_every, 7);
     CHECK_EQ(c.election_ticks, 30);
-    CHECK_EQ(c.heartbeat_ticks, 1);
+    CHECK_EQ(c.heartbeat_ticks, 2);
     CHECK_EQ(c.join, 0);
     /* A named cluster hashes to a stable nonzero id; a number is itself. */
     uint64_t named = c.cluster_id;

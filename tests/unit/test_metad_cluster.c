@@ -576,6 +576,40 @@ TEST_T(follower_catches_up_by_snapshot, 120)
     cl_stop(&c);
 }
 
+/* Nodes 2 and 3 hash the state for META_STATUS in a forked child, node 1
+ * on its loop: once quiet, all three report the same nonzero digest. */
+TEST_T(status_digest_from_child, 60)
+{
+    struct tcluster c;
+    cl_init(&c, 3, 3, 100000);
+    c.nodes[1].cfg.digest_inline_inodes_max = 0;
+    c.nodes[2].cfg.digest_inline_inodes_max = 0;
+    for (int i = 0; i < 3; i++)
+        node_start(&c, i);
+    wait_leader(&c);
+    struct tclient t;
+    tc_open(&t, &c);
+    uint64_t top = pipe_creates(&t, 4, 20, NULL);
+    struct cairn_buf keep;
+    buf_init(&keep, 0);
+    uint64_t end = time_mono_ms() + WAIT_MS;
+    for (int done = 0; !done;) {
+        struct wire_meta_status s[3];
+        for (int i = 0; i < 3; i++)
+            tc_status(&t, i, &s[i], &keep);
+        done = 1;
+        for (int i = 0; i < 3; i++)
+            done = done && s[i].applied >= top && s[i].applied == s[0].applied &&
+                   s[i].digest != 0 && s[i].digest == s[0].digest;
+        CHECKF(done || time_mono_ms() < end, "no common digest at index %" PRIu64, top);
+        if (!done)
+            sleep_ms(20);
+    }
+    buf_free(&keep);
+    tc_close(&t);
+    cl_stop(&c);
+}
+
 static int member_op(struct tclient *t, uint8_t op, uint64_t node, const char *addr)
 {
     struct cairn_buf req, out;

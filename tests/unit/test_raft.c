@@ -1289,11 +1289,18 @@ TEST_T(membership_add_remove_one_at_a_time, 30)
         struct raft_status st = status(c, i);
         CHECK(!conf_has(&st.conf, 3) || i == 3);
     }
-    /* A removed node's vote requests are dropped by the members. */
+    /* A removed node's vote requests are answered by the usual term and
+     * log rules (thesis §4.1): this pre-vote's log is behind, refused. */
     struct raft_status s1 = status(c, 1);
-    struct raft_msg m = vote_msg(3, 2, s1.term + 1, s1.last_index, s1.term);
-    CHECK_EQ(raft_step(c->nodes[2].r, &m), CAIRN_BADMSG);
+    struct raft_msg m = vote_msg(3, 2, s1.term + 1, 0, 0);
+    m.type = RAFT_MSG_PREVOTE;
+    uint8_t rej = 9;
+    CHECK_EQ(step_reply(c, 2, &m, &rej, NULL), RAFT_MSG_PREVOTE_RESP);
+    CHECK_EQ(rej, 1);
     CHECK_EQ_U64(status(c, 2).term, s1.term);
+    /* Answers from a non-member are still dropped. */
+    m.type = RAFT_MSG_PREVOTE_RESP;
+    CHECK_EQ(raft_step(c->nodes[2].r, &m), CAIRN_BADMSG);
     /* The quorum of {1,2,4} is 2: the leader and node 4 suffice. */
     isolate(c, 3, 1);
     c->cut[1][2] = c->cut[2][1] = 1;
@@ -1323,6 +1330,130 @@ TEST_T(membership_remove_leader_steps_down, 30)
     tick_all(c, 2);
     CHECK_EQ_U64(status(c, 2).commit, status(c, 3).commit);
     CHECK_EQ_U64(raft_term_at(c->nodes[l].r, status(c, l).commit), status(c, l).term);
+    cluster_free(c);
+}
+
+/* CORE-BUGS.md #3: node 2 learns the commit of node 1's removal late, and
+ * never gets the entries node 1 appended after it, so node 1's log is the
+ * more up to date and node 1's vote alone cannot make node 2 leader. */
+static uint64_t hide_index;
+static int hide_commit_filter(struct raft_msg *m)
+{
+    if (hide_index == 0 || m->from != 1 || m->to != 2)
+        return 1;
+    if (m->commit >= hide_index)
+        return 0;
+    if (m->type == RAFT_MSG_APP) {
+        uint32_t keep = 0;
+        while (keep < m->n_entries && m->entries[keep].index <= hide_index)
+            keep++;
+        for (uint32_t k = keep; k < m->n_entries; k++)
+            free(m->entries[k].data);
+        m->n_entries = keep;
+    }
+    return 1;
+}
+
+TEST_T(membership_removed_leader_waits_until_voters_know, 30)
+{
+    struct cluster *c = cluster_new(2, 1, 1);
+    elect(c, 1);
+    tick_all(c, 1);
+    struct raft_conf_change rm1 = {.op = RAFT_CONF_REMOVE, .node = 1};
+    uint64_t idx = 0;
+    CHECK_OK(raft_propose_conf(c->nodes[1].r, &rm1, &idx));
+    propose(c, 1, "after-removal-1");
+    propose(c, 1, "after-removal-2");
+    hide_index = idx;
+    c->filter = hide_commit_filter;
+    tick_all(c, 50); /* five election timeouts */
+    CHECK(status(c, 1).commit >= idx);
+    CHECK(status(c, 2).commit < idx);
+    /* Meanwhile the removed leader keeps leading (CheckQuorum does not
+     * depose it) but takes nothing new. */
+    enum raft_role role_waiting = status(c, 1).role;
+    int propose_rc = raft_propose(c->nodes[1].r, "x", 1, NULL);
+    int read_rc = raft_read_index(c->nodes[1].r, 7);
+    hide_index = 0;
+    c->filter = NULL;
+    tick_all(c, 60);
+    /* Node 2 learned the commit: it is alone in its configuration. */
+    CHECK_EQ(status(c, 2).role, RAFT_LEADER);
+    CHECK_EQ(status(c, 2).conf.n_voters, 1);
+    CHECK_EQ(status(c, 1).role, RAFT_FOLLOWER);
+    uint64_t term1 = status(c, 1).term;
+    uint64_t i2 = propose(c, 2, "new-leader");
+    tick_all(c, 60);
+    CHECK(status(c, 2).commit >= i2);
+    /* The removed node never campaigns. */
+    CHECK_EQ_U64(status(c, 1).term, term1);
+    CHECK_EQ(status(c, 1).role, RAFT_FOLLOWER);
+    CHECK_EQ(role_waiting, RAFT_LEADER);
+    CHECK_EQ(propose_rc, CAIRN_NOTLEADER);
+    CHECK_EQ(read_rc, CAIRN_NOTLEADER);
+    cluster_free(c);
+}
+
+/* The removed leader of the test above crashes before node 2 knows of the
+ * removal (seed 5457 of the simulator): after its restart it is a follower
+ * outside its configuration, and its longer log refuses node 2's votes. The
+ * refusal tells node 2 the commit index, which ends node 2's wait. */
+TEST_T(membership_removed_leader_crash_before_voters_know, 30)
+{
+    struct cluster *c = cluster_new(2, 0, 1);
+    elect(c, 1);
+    tick_all(c, 1);
+    struct raft_conf_change rm1 = {.op = RAFT_CONF_REMOVE, .node = 1};
+    uint64_t idx = 0;
+    CHECK_OK(raft_propose_conf(c->nodes[1].r, &rm1, &idx));
+    propose(c, 1, "after-removal-1");
+    hide_index = idx;
+    c->filter = hide_commit_filter;
+    tick_all(c, 3);
+    CHECK(status(c, 1).commit >= idx);
+    CHECK(status(c, 2).commit < idx);
+    node_stop(c, 1);
+    node_start(c, 1);
+    hide_index = 0;
+    c->filter = NULL;
+    tick_all(c, 100);
+    CHECK_EQ(leader_id(c), 2);
+    CHECK_EQ(status(c, 2).conf.n_voters, 1);
+    uint64_t i2 = propose(c, 2, "new-leader");
+    tick_all(c, 3);
+    CHECK(status(c, 2).commit >= i2);
+    CHECK_EQ(status(c, 1).role, RAFT_FOLLOWER);
+    cluster_free(c);
+}
+
+/* CORE-BUGS.md #4: node 3 misses the changes that add node 4 and remove
+ * node 2, so its configuration {1,2,3} does not hold node 4, while node 4's
+ * {1,3,4} needs node 3's vote once node 1 is gone. Node 3 must answer. */
+TEST_T(membership_lagging_voter_answers_new_member, 30)
+{
+    struct raft_config cfg = base_cfg();
+    cfg.pre_vote = 1;
+    cfg.check_quorum = 1;
+    struct cluster *c = cluster_new_cfg(4, 3, &cfg);
+    elect(c, 1);
+    tick_all(c, 1);
+    isolate(c, 3, 1);
+    conf_change(c, 1, RAFT_CONF_ADD_LEARNER, 4);
+    conf_change(c, 1, RAFT_CONF_ADD_VOTER, 4);
+    conf_change(c, 1, RAFT_CONF_REMOVE, 2);
+    CHECK_EQ(status(c, 4).conf.n_voters, 3);
+    struct raft_status s3 = status(c, 3);
+    CHECK(!conf_has(&s3.conf, 4));
+    node_stop(c, 1);
+    node_stop(c, 2);
+    isolate(c, 3, 0);
+    tick_all(c, 100);
+    CHECK_EQ(leader_id(c), 4);
+    uint64_t idx = propose(c, 4, "with-3");
+    tick_all(c, 3);
+    s3 = status(c, 3);
+    CHECK(s3.commit >= idx);
+    CHECK(conf_has(&s3.conf, 4));
     cluster_free(c);
 }
 
@@ -1467,8 +1598,8 @@ TEST_T(malformed_messages_are_dropped, 20)
     bad[9].type = RAFT_MSG_SNAP; /* no snapshot */
     bad[10].type = RAFT_MSG_SNAP;
     bad[10].snapshot = &snap; /* bad conf */
-    bad[11].type = RAFT_MSG_VOTE;
-    bad[11].from = 9; /* unknown sender */
+    bad[11].type = RAFT_MSG_VOTE_RESP;
+    bad[11].from = 9; /* an answer from an unknown sender */
     bad[12].type = RAFT_MSG_HEARTBEAT;
     bad[12].n_entries = 1;
     bad[12].entries = ents; /* entries on a heartbeat */
