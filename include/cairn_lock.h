@@ -20,7 +20,7 @@
  * One handle holds each name at most once (a second cairn_lock of a name
  * it holds is CAIRN_EBUSY); use several handles for several holders.
  * A queued acquire is answered by the leader at its grant (held open up to
- * 1 s), else learns of it by polling the leader (every few ms, backing off to
+ * 250 ms), else learns of it by polling the leader (every few ms, backing off to
  * CAIRN_LOCK_POLL_MS_MAX), which survives leader changes.
  *
  * Optimistic concurrency. Every inode has a version (struct cairn_stat's

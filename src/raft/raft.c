@@ -316,7 +316,9 @@ static void step_follower(struct raft *r, const struct raft_msg *m)
 static void vote_resp_add_commit(const struct raft *r, const struct raft_msg *m,
                                  struct raft_msg *resp)
 {
-    if (raft_promotable(r) || !raft_log_match_term(&r->log, m->index, m->log_term))
+    /* (A log term above our term would make the answer malformed.) */
+    if (raft_promotable(r) || m->log_term > r->term ||
+        !raft_log_match_term(&r->log, m->index, m->log_term))
         return;
     resp->commit = CAIRN_MIN(r->log.committed, m->index);
     if (resp->commit == 0)

@@ -131,7 +131,9 @@ enum raft_msg_type {
  *             reject_hint (follower's last index / conflict hint), log_term
  *   VOTE/PREVOTE: term (PREVOTE: the term the candidate would have),
  *             log_term/index (candidate's last entry), context (1 = transfer)
- *   VOTE_RESP/PREVOTE_RESP: term, reject
+ *   VOTE_RESP/PREVOTE_RESP: term, reject; a refusal from a node outside its
+ *             own configuration may carry commit, with the index/log_term of
+ *             the candidate's entry it was checked against
  *   HEARTBEAT: term, commit, context (ReadIndex round); HEARTBEAT_RESP: term,
  *             context
  *   SNAP: term, snapshot; TIMEOUT_NOW: term */

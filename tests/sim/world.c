@@ -621,39 +621,61 @@ static void sim_tick(struct sim_world *w)
     }
 }
 
-/* Does any live member of conf (as the most advanced node knows it) still
- * count node x as a member? Then x may still be needed for a quorum. */
+/* The membership as a live node's core knows it (as of its commit index:
+ * a restarted state machine lags behind that until it has re-applied). */
+static void core_conf(struct sim_node *n, struct raft_conf *conf, uint64_t *commit)
+{
+    struct raft_status st;
+    raft_get_status(n->r, &st);
+    *conf = st.conf;
+    *commit = st.commit;
+}
+
+/* Does any live member of conf still count node x as a member? Then x may
+ * still be needed for a quorum. */
 static int still_needed(struct sim_world *w, const struct raft_conf *conf, uint64_t x)
 {
     for (uint32_t i = 0; i < w->n_nodes; i++) {
         struct sim_node *m = &w->nodes[i];
+        struct raft_conf mc;
+        uint64_t commit;
         int voter;
-        if (m->state == SIM_NODE_UP && sim_conf_has(conf, m->id, &voter) &&
-            sim_conf_has(&m->kv.conf, x, &voter))
+        if (m->state != SIM_NODE_UP || !sim_conf_has(conf, m->id, &voter))
+            continue;
+        core_conf(m, &mc, &commit);
+        if (sim_conf_has(&mc, x, &voter))
             return 1;
     }
     return 0;
 }
 
 /* After the faults: an operator stops the nodes that the committed
- * membership (as the most advanced state machine knows it) no longer has,
- * once no live member still counts them in (it would need their votes). */
+ * membership (as the node with the highest commit index knows it) no longer
+ * has, once no live member still counts them in (it would need their
+ * votes). */
 static void stop_removed(struct sim_world *w)
 {
-    struct sim_node *best = NULL;
+    struct raft_conf best_conf = {0};
+    uint64_t best_commit = 0;
+    int have = 0;
     for (uint32_t i = 0; i < w->n_nodes; i++) {
         struct sim_node *n = &w->nodes[i];
-        if (n->state == SIM_NODE_UP && (!best || n->kv.applied > best->kv.applied))
-            best = n;
+        struct raft_conf c;
+        uint64_t commit;
+        if (n->state != SIM_NODE_UP)
+            continue;
+        core_conf(n, &c, &commit);
+        if (!have || commit > best_commit) {
+            best_conf = c;
+            best_commit = commit;
+            have = 1;
+        }
     }
-    if (!best)
-        return;
-    struct raft_conf conf = best->kv.conf;
-    for (uint32_t i = 0; i < w->n_nodes; i++) {
+    for (uint32_t i = 0; have && i < w->n_nodes; i++) {
         struct sim_node *n = &w->nodes[i];
         int voter;
-        if (n->state == SIM_NODE_UP && !sim_conf_has(&conf, n->id, &voter) &&
-            !still_needed(w, &conf, n->id))
+        if (n->state == SIM_NODE_UP && !sim_conf_has(&best_conf, n->id, &voter) &&
+            !still_needed(w, &best_conf, n->id))
             sim_node_crash(w, n, UINT64_MAX);
     }
 }
