@@ -47,12 +47,12 @@
 #define CLUSTER_DIR_MAX 256
 
 struct cluster_opts {
-    uint32_t n;              /* initial voters, 1..CLUSTER_NODES_MAX */
-    uint32_t tick_ms;        /* 0 = 10 (daemon default) */
-    uint32_t election_ticks; /* 0 = 20 (daemon default) */
-    uint64_t snapshot_every; /* 0 = the daemon's default */
-    const char *log_level;   /* NULL = "info" */
-    uint64_t seed;           /* port choice */
+    uint32_t n;                   /* initial voters, 1..CLUSTER_NODES_MAX */
+    uint32_t tick_ms;             /* 0 = 10 (daemon default) */
+    uint32_t election_ticks;      /* 0 = 20 (daemon default) */
+    uint64_t snapshot_every;      /* 0 = the daemon's default */
+    const char *log_level;        /* NULL = "info" */
+    uint64_t seed;                /* port choice */
     const char *const *meta_args; /* extra flags of every `cairn meta`: NULL-terminated */
 };
 
