@@ -36,10 +36,27 @@
 /* CHUNK_WRITE requests one client connection may have waiting (server
  * side): with 1 MiB pieces this bounds the memory one writer pins. */
 #define CHUNKD_CONN_INFLIGHT 64u
+/* Forwards waiting for room in a peer's write queue (rpc_call said
+ * CAIRN_EBUSY: back-pressure, not a failure). Each pins its piece (<= 1 MiB);
+ * four connections' worth of CHUNKD_CONN_INFLIGHT. Beyond it the forward
+ * fails with CAIRN_EBUSY and the replica below is lost from that write. */
+#define CHUNKD_FWD_WAIT_MAX 256u
+/* Retry period of waiting forwards: the rpc client has no drain callback;
+ * a 1 MiB piece leaves a loopback socket queue in about this time. */
+#define CHUNKD_FWD_RETRY_MS 5u
+/* Versions dropped or aborted here, remembered (chunk -> newest such
+ * version) so a late write piece cannot stage one again (an orphan copy
+ * until the next full report). 16 bytes each plus the map. */
+#define CHUNKD_DROPPED_MAX 65536u
+/* A REPLICATE command gives up after this long (its source may be a server
+ * just killed and not yet declared down): the leader then plans another
+ * source. Well above a 64 MiB copy on loopback. */
+#define CHUNKD_REPL_MS 20000u
 
 /* --- per-chunk order -------------------------------------------------------------- */
 
 struct op;
+struct wop;
 typedef void (*op_fn)(struct op *op);
 
 /* Something done to one chunk: writes and commands of a chunk run one at a
@@ -122,6 +139,13 @@ struct chunkd {
     /* peers */
     struct peer *peers;
     size_t n_peers, cap_peers;
+    /* forwards waiting for room toward their peer (FIFO, data.c) */
+    struct wop *fwd_wait;
+    uint32_t fwd_wait_n;
+    uv_timer_t fwd_timer;
+
+    /* dropped/aborted versions: chunk -> newest one (CHUNKD_DROPPED_MAX) */
+    struct hmap dropped;
 
     /* newest fencing token seen per chunk: chunk -> token */
     struct hmap fences;
@@ -159,6 +183,10 @@ struct chunkd {
 /* data.c */
 int data_attach(struct chunkd *cd);
 void peers_close(struct chunkd *cd);
+/* End every waiting forward with status (shutdown). */
+void chunkd_fwd_fail_all(struct chunkd *cd, int status);
+/* (chunk, version) was dropped here: refuse later writes to it. */
+void chunkd_note_dropped(struct chunkd *cd, uint64_t chunk, uint64_t version);
 /* A bad version found (read or scrub): logged and queued for the leader. */
 void chunkd_note_bad(struct chunkd *cd, uint64_t chunk, uint64_t version, uint32_t block, int err);
 /* Stage (chunk, version) from base (bytes past base_length zeroed, 0: none)

@@ -26,6 +26,7 @@ struct cop {
     uint8_t *data; /* REPLICATE: the piece being written */
     uint32_t data_len;
     int fail; /* REPLICATE: the error that ends it */
+    uint64_t deadline_ms; /* REPLICATE: uv_now() bound of the whole copy */
 };
 
 /* The committed version of a chunk here (0: none). */
@@ -112,6 +113,8 @@ static void simple_after(struct job *j)
     if (k->c.kind == WIRE_CHUNK_CMD_DELETE && j->rc == 0 &&
         (uintptr_t)hmap_get(&k->op.cd->known_bad, k->c.chunk) <= k->c.version)
         hmap_del(&k->op.cd->known_bad, k->c.chunk); /* a new copy may be judged afresh */
+    if (k->c.kind == WIRE_CHUNK_CMD_DROP) /* even if not held: a piece may come late */
+        chunkd_note_dropped(k->op.cd, k->c.chunk, k->c.version);
     cop_finish(k, j->rc);
 }
 
@@ -202,12 +205,20 @@ static void repl_pull(struct cop *k)
     struct wire_chunk_read m = {
         k->c.chunk, k->c.version, k->off,
         (uint32_t)CAIRN_MIN((uint64_t)CAIRN_CHUNK_IO_MAX, k->c.length - k->off), 0};
+    /* Bounded as a whole: a source killed a moment ago (not yet down in the
+     * metadata) must not hold the copy; failing lets the leader plan another. */
+    uint64_t now = uv_now(&cd->loop);
+    if (now >= k->deadline_ms) {
+        repl_end(k, CAIRN_ETIMEDOUT);
+        return;
+    }
+    uint32_t wait_ms = (uint32_t)CAIRN_MIN((uint64_t)CHUNKD_CALL_MS, k->deadline_ms - now);
     struct rpc_client *c = peer_get(cd, (const uint8_t *)k->source, strlen(k->source));
     buf_reset(&cd->scratch);
     int rc = c ? wire_chunk_read_encode(&cd->scratch, &m) : CAIRN_UNAVAILABLE;
     if (rc == 0)
-        rc = rpc_call(c, WIRE_CHUNK_READ, cd->scratch.data, cd->scratch.len, CHUNKD_CALL_MS,
-                      repl_read_cb, k);
+        rc = rpc_call(c, WIRE_CHUNK_READ, cd->scratch.data, cd->scratch.len, wait_ms, repl_read_cb,
+                      k);
     if (rc)
         repl_end(k, rc);
 }
@@ -238,8 +249,10 @@ static void repl_stage_after(struct job *j)
         cop_finish(k, j->rc);
     else if (!(k->data = malloc(CAIRN_CHUNK_IO_MAX)))
         repl_end(k, CAIRN_ENOMEM);
-    else
+    else {
+        k->deadline_ms = uv_now(&k->op.cd->loop) + CHUNKD_REPL_MS;
         repl_pull(k);
+    }
 }
 
 static void cmd_start(struct op *op)

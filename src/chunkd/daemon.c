@@ -124,6 +124,7 @@ static void chunkd_shutdown(struct chunkd *cd)
     }
     uv_close((uv_handle_t *)&cd->hb_timer, close_cb);
     uv_close((uv_handle_t *)&cd->scrub_timer, close_cb);
+    uv_close((uv_handle_t *)&cd->fwd_timer, close_cb);
     uv_close((uv_handle_t *)&cd->stop_async, close_cb);
 }
 
@@ -184,8 +185,10 @@ static void handles_init(struct chunkd *cd)
 {
     uv_timer_init(&cd->loop, &cd->hb_timer);
     uv_timer_init(&cd->loop, &cd->scrub_timer);
+    uv_timer_init(&cd->loop, &cd->fwd_timer);
     uv_async_init(&cd->loop, &cd->stop_async, stop_cb);
     cd->hb_timer.data = cd->scrub_timer.data = cd->stop_async.data = cd;
+    cd->fwd_timer.data = cd;
     cd->handles_open = 1;
 }
 
@@ -199,6 +202,7 @@ int chunkd_new(const struct chunkd_config *cfg, struct chunkd **out)
     hmap_init(&cd->fences);
     hmap_init(&cd->cmds);
     hmap_init(&cd->known_bad);
+    hmap_init(&cd->dropped);
     buf_init(&cd->scratch, 0);
     pthread_mutex_init(&cd->info_mu, NULL);
     cd->acks = malloc(CAIRN_OUTBOX_ACK_MAX * sizeof *cd->acks);
@@ -267,6 +271,7 @@ void chunkd_free(struct chunkd *cd)
     hmap_free(&cd->queues);
     hmap_free(&cd->fences);
     hmap_free(&cd->known_bad);
+    hmap_free(&cd->dropped);
     free(cd->jobs_wait);
     free(cd->acks);
     free(cd->bad);

@@ -49,6 +49,7 @@ struct rpc_client *peer_get(struct chunkd *cd, const uint8_t *addr, size_t len)
 
 void peers_close(struct chunkd *cd)
 {
+    chunkd_fwd_fail_all(cd, CAIRN_SHUTDOWN); /* they point at the clients */
     for (size_t i = 0; i < cd->n_peers; i++)
         rpc_client_close(cd->peers[i].c);
     free(cd->peers);
@@ -86,8 +87,13 @@ struct wop {
     struct wire_chunk_write m;
     int local_rc;
     int local_done;
+    int refused; /* the version was dropped here: the job answers STALEVERSION */
     int fwd_done;
     int32_t fwd[CAIRN_GOAL_MAX]; /* statuses of chain[0..n_chain) */
+    /* while the forward waits for room in the peer's write queue */
+    struct wop *wait_next;
+    struct rpc_client *fwd_c;
+    uint64_t fwd_deadline_ms; /* uv_now() bound of the whole forward */
 };
 
 /* Bytes of a fresh copy of the base past base_length become zeros: the
@@ -157,6 +163,10 @@ static void write_work(struct job *j)
     struct wop *w = j->arg;
     struct chunkd *cd = w->op.cd;
     const struct wire_chunk_write *m = &w->m;
+    if (w->refused) {
+        j->rc = CAIRN_STALEVERSION;
+        return;
+    }
     int rc = chunkd_ensure_staged(cd, m->chunk, m->version, m->base_version, m->base_length);
     if (rc == 0 && m->data.len && cd->cfg.capacity &&
         bytes_held(cd) + m->data.len > cd->cfg.capacity) {
@@ -196,6 +206,8 @@ static void write_after(struct job *j)
     struct chunkd *cd = w->op.cd;
     w->local_rc = j->rc;
     w->local_done = 1;
+    if (j->rc == CAIRN_ENOSPC) /* write_work removed the staged copy */
+        chunkd_note_dropped(cd, w->m.chunk, w->m.version);
     if (j->rc && j->rc != CAIRN_STALEVERSION)
         LOG_WARN(CHUNKD_SUBSYS, "write chunk=%" PRIu64 " version=%" PRIu64 " off=%" PRIu64 ": %s",
                  w->m.chunk, w->m.version, w->m.offset, cairn_err_name(j->rc));
@@ -203,16 +215,42 @@ static void write_after(struct job *j)
     wop_finish(w);
 }
 
+/* Remembered so a write piece arriving after its version was dropped (a
+ * late piece of an aborted write) cannot stage that version again: it would
+ * stay as an orphan until the next full report. Versions only grow, and the
+ * metadata allocates a new version only after the pending one ended, so
+ * every version up to the newest dropped one is closed for writing. */
+void chunkd_note_dropped(struct chunkd *cd, uint64_t chunk, uint64_t version)
+{
+    uintptr_t seen = (uintptr_t)hmap_get(&cd->dropped, chunk);
+    if (version <= seen)
+        return;
+    if (!seen && hmap_len(&cd->dropped) >= CHUNKD_DROPPED_MAX) {
+        hmap_free(&cd->dropped); /* forgetting only lets the next report clean up */
+        hmap_init(&cd->dropped);
+    }
+    hmap_put(&cd->dropped, chunk, (void *)(uintptr_t)version);
+}
+
 static void write_start(struct op *op)
 {
     struct wop *w = (struct wop *)op;
+    /* Checked at the head of the chunk's order: a DROP queued before this
+     * piece has run by now. */
+    if (w->m.version <= (uintptr_t)hmap_get(&op->cd->dropped, w->m.chunk)) {
+        w->refused = 1;
+        op->cd->counters.dropped_refused++;
+    }
     w->job = (struct job){.work = write_work, .after = write_after, .arg = w};
     job_start(op->cd, &w->job);
 }
 
-static void fwd_cb(struct rpc_client *c, int status, const struct rpc_msg *reply, void *arg)
+/* The forward of w ended with status (0: reply holds the statuses of the
+ * rest of the chain). A transport failure names only chain[0] as failed by
+ * its own error; the replicas behind it are unknown (CAIRN_UNAVAILABLE):
+ * this chain loses them, the leader restores the replica count later. */
+static void fwd_end(struct wop *w, int status, const struct rpc_msg *reply)
 {
-    struct wop *w = arg;
     uint8_t n = w->m.n_chain;
     struct wire_chunk_write_reply r;
     if (status == 0 &&
@@ -222,7 +260,7 @@ static void fwd_cb(struct rpc_client *c, int status, const struct rpc_msg *reply
     for (uint8_t i = 0; i < n; i++) {
         if (status == 0)
             w->fwd[i] = r.status[i];
-        else /* a transport failure leaves the whole rest of the chain unknown */
+        else
             w->fwd[i] = i == 0 && status != CAIRN_CLOSED && status != CAIRN_ETIMEDOUT &&
                                 status != CAIRN_SHUTDOWN
                             ? status
@@ -232,22 +270,126 @@ static void fwd_cb(struct rpc_client *c, int status, const struct rpc_msg *reply
     wop_finish(w);
 }
 
-/* Send the piece on to chain[0] with the rest of the chain. */
-static void forward(struct chunkd *cd, struct wop *w)
+static void fwd_cb(struct rpc_client *c, int status, const struct rpc_msg *reply, void *arg)
 {
+    (void)c;
+    fwd_end(arg, status, reply);
+}
+
+/* Deadline of a forward from a server with `below` replicas under it (see
+ * CAIRN_CHUNK_FORWARD_MS): each hop waits CAIRN_CHUNK_FORWARD_STEP_MS less
+ * than its caller, so a stalled replica is blamed by the server just above
+ * it, which still answers its own caller in time. */
+static uint32_t fwd_timeout_ms(uint8_t below)
+{
+    CAIRN_ASSERT(below >= 1 && below < CAIRN_GOAL_MAX);
+    return CAIRN_CHUNK_FORWARD_MS - (CAIRN_GOAL_MAX - 1u - below) * CAIRN_CHUNK_FORWARD_STEP_MS;
+}
+
+/* Try to send w's piece now. CAIRN_EBUSY: the peer's write queue is full
+ * (back-pressure, not a failure: the caller keeps the piece waiting). Any
+ * other error ends the forward. */
+static int fwd_send(struct chunkd *cd, struct wop *w)
+{
+    uint64_t now = uv_now(&cd->loop);
+    if (now >= w->fwd_deadline_ms)
+        return CAIRN_ETIMEDOUT;
     struct wire_chunk_write f = w->m;
     f.n_chain = (uint8_t)(w->m.n_chain - 1);
     for (uint8_t i = 0; i < f.n_chain; i++)
         f.chain[i] = w->m.chain[i + 1];
-    struct rpc_client *c = peer_get(cd, w->m.chain[0].p, w->m.chain[0].len);
     buf_reset(&cd->scratch);
-    int rc = c ? wire_chunk_write_encode(&cd->scratch, &f) : CAIRN_UNAVAILABLE;
+    int rc = wire_chunk_write_encode(&cd->scratch, &f);
     if (rc == 0)
-        rc = rpc_call(c, WIRE_CHUNK_WRITE, cd->scratch.data, cd->scratch.len, CHUNKD_CALL_MS,
-                      fwd_cb, w);
+        rc = rpc_call(w->fwd_c, WIRE_CHUNK_WRITE, cd->scratch.data, cd->scratch.len,
+                      (uint32_t)(w->fwd_deadline_ms - now), fwd_cb, w);
+    return rc;
+}
+
+static int fwd_waiting_for(const struct chunkd *cd, const struct rpc_client *c)
+{
+    for (const struct wop *q = cd->fwd_wait; q; q = q->wait_next)
+        if (q->fwd_c == c)
+            return 1;
+    return 0;
+}
+
+/* The timer: send waiting pieces in arrival order, per peer (a FLUSH piece
+ * must reach the next replica after the pieces before it); a peer still
+ * busy keeps the rest of its pieces waiting. */
+static void fwd_retry_cb(uv_timer_t *t)
+{
+    struct chunkd *cd = t->data;
+    struct rpc_client *busy[CAIRN_GOAL_MAX * 8];
+    size_t n_busy = 0;
+    struct wop **pp = &cd->fwd_wait;
+    while (*pp) {
+        struct wop *w = *pp;
+        int blocked = 0;
+        for (size_t i = 0; i < n_busy; i++)
+            blocked |= busy[i] == w->fwd_c;
+        int rc = blocked ? CAIRN_EBUSY : fwd_send(cd, w);
+        if (rc == CAIRN_EBUSY) {
+            if (!blocked && n_busy < CAIRN_ARRAY_LEN(busy))
+                busy[n_busy++] = w->fwd_c;
+            if (!blocked && n_busy == CAIRN_ARRAY_LEN(busy))
+                break; /* the rest waits for the next tick */
+            pp = &w->wait_next;
+            continue;
+        }
+        *pp = w->wait_next;
+        cd->fwd_wait_n--;
+        if (rc)
+            fwd_end(w, rc, NULL);
+    }
+    if (cd->fwd_wait && !cd->stopping)
+        uv_timer_start(&cd->fwd_timer, fwd_retry_cb, CHUNKD_FWD_RETRY_MS, 0);
+}
+
+/* Keep w waiting for room in its peer's queue (bounded: beyond
+ * CHUNKD_FWD_WAIT_MAX pieces the forward fails with CAIRN_EBUSY). */
+static int fwd_wait(struct chunkd *cd, struct wop *w)
+{
+    if (cd->fwd_wait_n >= CHUNKD_FWD_WAIT_MAX || cd->stopping)
+        return cd->stopping ? CAIRN_SHUTDOWN : CAIRN_EBUSY;
+    struct wop **pp = &cd->fwd_wait;
+    while (*pp)
+        pp = &(*pp)->wait_next;
+    w->wait_next = NULL;
+    *pp = w;
+    cd->fwd_wait_n++;
+    cd->counters.fwd_waits++;
+    if (!uv_is_active((uv_handle_t *)&cd->fwd_timer))
+        uv_timer_start(&cd->fwd_timer, fwd_retry_cb, CHUNKD_FWD_RETRY_MS, 0);
+    return 0;
+}
+
+void chunkd_fwd_fail_all(struct chunkd *cd, int status)
+{
+    while (cd->fwd_wait) {
+        struct wop *w = cd->fwd_wait;
+        cd->fwd_wait = w->wait_next;
+        cd->fwd_wait_n--;
+        fwd_end(w, status, NULL);
+    }
+}
+
+/* Send the piece on to chain[0] with the rest of the chain. A full write
+ * queue toward the peer makes the piece wait (behind any piece already
+ * waiting for that peer, to keep their order); only a real failure drops
+ * the replicas below. */
+static void forward(struct chunkd *cd, struct wop *w)
+{
+    w->fwd_c = peer_get(cd, w->m.chain[0].p, w->m.chain[0].len);
+    w->fwd_deadline_ms = uv_now(&cd->loop) + fwd_timeout_ms(w->m.n_chain);
+    int rc = CAIRN_UNAVAILABLE;
+    if (w->fwd_c)
+        rc = fwd_waiting_for(cd, w->fwd_c) ? CAIRN_EBUSY : fwd_send(cd, w);
+    if (rc == CAIRN_EBUSY)
+        rc = fwd_wait(cd, w);
     if (rc) {
         for (uint8_t i = 0; i < w->m.n_chain; i++)
-            w->fwd[i] = CAIRN_UNAVAILABLE;
+            w->fwd[i] = i == 0 && rc == CAIRN_EBUSY ? CAIRN_EBUSY : CAIRN_UNAVAILABLE;
         w->fwd_done = 1;
     }
 }
@@ -322,14 +464,15 @@ static void read_work(struct job *j)
     j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len,
                        r->m.flags & WIRE_CHUNK_READ_STAGED ? CHUNK_READ_STAGED : 0, &r->res);
     /* Committed in the metadata, still staged here (its COMMIT is on its
-     * way): readers are only told about committed versions. */
-    if (j->rc == CAIRN_STALEVERSION && !(r->m.flags & WIRE_CHUNK_READ_STAGED)) {
+     * way): readers are only told about committed versions. The committed
+     * name is looked up again after the staged one, so a read racing with
+     * the commit's rename (either way round) finds the version it holds. */
+    if (j->rc == CAIRN_STALEVERSION && !(r->m.flags & WIRE_CHUNK_READ_STAGED))
         j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len,
                            CHUNK_READ_STAGED, &r->res);
-        if (j->rc == CAIRN_STALEVERSION) /* the COMMIT ran between the two reads */
-            j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len, 0,
-                               &r->res);
-    }
+    if (j->rc == CAIRN_STALEVERSION) /* the COMMIT ran between the reads */
+        j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len, 0,
+                           &r->res);
 }
 
 static void read_after(struct job *j)

@@ -241,6 +241,24 @@
  * leaves room for other writers before a forward is refused. */
 #define CAIRN_DATACLIENT_HEAD_BYTES_MAX ((size_t)CAIRN_RPC_WRITE_QUEUE_MAX / 2)
 
+/* --- chunk write chain (src/chunkd/data.c) ------------------------------- */
+
+/* Deadline of a forward down a write chain from the head of a chain of
+ * CAIRN_GOAL_MAX replicas; each hop lower waits CAIRN_CHUNK_FORWARD_STEP_MS
+ * less, so the server just above a stalled replica blames it and still
+ * answers its own caller in time. The head's deadline must stay below the
+ * data client's per-request timeout (DATACLIENT_IO_MS_DEFAULT, 10 s, in
+ * src/client/file.h): otherwise the client times out on the head and
+ * blames it (and every replica) instead of the stalled one. */
+#define CAIRN_CHUNK_FORWARD_MS 8000u
+#define CAIRN_CHUNK_FORWARD_STEP_MS 500u
+/* The client's per-request timeout the chain must answer within (see above). */
+#define CAIRN_CHUNK_CLIENT_IO_MS_MIN 10000u
+
+_Static_assert(CAIRN_CHUNK_FORWARD_MS + CAIRN_CHUNK_FORWARD_STEP_MS <= CAIRN_CHUNK_CLIENT_IO_MS_MIN,
+               "the head of a chain answers before the client gives up on it");
+_Static_assert(CAIRN_CHUNK_FORWARD_MS > (CAIRN_GOAL_MAX - 1u) * CAIRN_CHUNK_FORWARD_STEP_MS + 2000u,
+               "the last hop of the longest chain still waits over 2 s for a write");
 _Static_assert(CAIRN_CHUNK_SIZE % CAIRN_BLOCK_SIZE == 0,
                "a chunk is a whole number of checksum blocks");
 _Static_assert(CAIRN_RAFT_APPEND_BYTES_MAX < CAIRN_FRAME_PAYLOAD_MAX,

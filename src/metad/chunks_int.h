@@ -67,6 +67,9 @@ struct own_prop {
 #define CHUNKS_PROPS_MAX 4096u
 /* A replication not acknowledged within this time is planned again. */
 #define CHUNKS_REPL_TIMEOUT_MS 120000u
+/* A planned copy whose source has been silent this many heartbeat
+ * intervals (at most the dead timeout) is planned again from another. */
+#define CHUNKS_SOURCE_SILENT_HB 4u
 /* Chunks the walk looks at per tick: bounds the loop's time per tick. */
 #define CHUNKS_WALK_PER_TICK 4096u
 /* Under-replicated chunks remembered per pass (the most endangered kept). */

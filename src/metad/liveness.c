@@ -82,8 +82,23 @@ static int node_up(const struct meta_node_info *nodes, size_t n, uint32_t id)
     return ni && ni->state == META_NODE_UP;
 }
 
-/* Planned copies that took too long or whose target left are forgotten
- * (planned again by the walk). */
+/* A planned copy's source is still usable: up or draining, and heard from
+ * within a few heartbeat intervals (a source gone silent is probably dead:
+ * the copy is planned again from another holder; the target gives up on its
+ * pull by itself after CHUNKD_REPL_MS). */
+static int source_ok(struct metad *d, const struct meta_node_info *nodes, size_t n, uint32_t id)
+{
+    const struct meta_node_info *ni = node_in(nodes, n, id);
+    const struct chunk_live *l = hmap_get(&d->chunks->live, id);
+    if (!ni || (ni->state != META_NODE_UP && ni->state != META_NODE_DRAINING) || !l)
+        return 0;
+    uint64_t silent_ms = CAIRN_MIN((uint64_t)d->cfg.chunk_dead_ms,
+                                   (uint64_t)CHUNKS_SOURCE_SILENT_HB * d->cfg.chunk_heartbeat_ms);
+    return time_mono_ms() - l->last_hb_ms <= silent_ms;
+}
+
+/* Planned copies that took too long, whose target left or whose source went
+ * silent are forgotten (planned again by the walk). */
 static void repl_expire(struct metad *d, const struct meta_node_info *nodes, size_t n)
 {
     uint64_t now = time_mono_ms(), k;
@@ -92,8 +107,8 @@ static void repl_expire(struct metad *d, const struct meta_node_info *nodes, siz
     size_t nd = 0;
     for (size_t it = 0; nd < CAIRN_ARRAY_LEN(drop) && hmap_next(&d->chunks->repl, &it, &k, &v);) {
         struct repl *r = v;
-        if (!r->adding &&
-            (now - r->started_ms > CHUNKS_REPL_TIMEOUT_MS || !node_up(nodes, n, r->target)))
+        if (!r->adding && (now - r->started_ms > CHUNKS_REPL_TIMEOUT_MS ||
+                           !node_up(nodes, n, r->target) || !source_ok(d, nodes, n, r->source)))
             drop[nd++] = r;
     }
     for (size_t i = 0; i < nd; i++) {
@@ -162,11 +177,15 @@ static int cmp_needy(const void *a, const void *b)
     return (x->chunk > y->chunk) - (x->chunk < y->chunk);
 }
 
-/* A source for a copy: a holder that is up or draining and not silent. */
+/* A source for a copy: a holder that is up or draining and not silent,
+ * the most recently heard first. A holder just killed stays `up` until its
+ * dead timeout; the freshest heartbeat (in this leader's memory) steers
+ * the copy to a live one when there is one. Ties go to the first listed. */
 static int pick_source(struct metad *d, const struct meta_chunk_info *ci,
                        const struct meta_node_info *nodes, size_t n, uint32_t *out)
 {
-    uint64_t now = time_mono_ms();
+    uint64_t now = time_mono_ms(), best_hb = 0;
+    int found = 0;
     for (uint8_t i = 0; i < ci->n_replicas; i++) {
         const struct meta_node_info *ni = node_in(nodes, n, ci->replicas[i]);
         const struct chunk_live *l = hmap_get(&d->chunks->live, ci->replicas[i]);
@@ -174,10 +193,13 @@ static int pick_source(struct metad *d, const struct meta_chunk_info *ci,
             continue;
         if (!l || !l->heard || now - l->last_hb_ms > d->cfg.chunk_dead_ms)
             continue;
-        *out = ci->replicas[i];
-        return 0;
+        if (!found || l->last_hb_ms > best_hb) {
+            *out = ci->replicas[i];
+            best_hb = l->last_hb_ms;
+            found = 1;
+        }
     }
-    return CAIRN_UNAVAILABLE;
+    return found ? 0 : CAIRN_UNAVAILABLE;
 }
 
 /* A target: placement among reported up servers that hold no copy and have

@@ -135,17 +135,24 @@ static void client_submit(struct sim_world *w, struct sim_client *c)
         kv_cmd_encode(&cmd, buf);
         rc = raft_propose(n->r, buf, sizeof buf, &idx);
     }
-    trace_ev(w, c->op.kind == LIN_KV_GET ? SIM_EV_READ : SIM_EV_PROPOSE, n->id, c->id,
-             (uint8_t)c->op.kind, c->op.key, (uint64_t)(int64_t)rc,
-             c->op.kind == LIN_KV_GET ? c->ctx : idx, 0);
+    /* Refusals are not traced: with no leader they would fill the trace
+     * that a failure report shows (role events say who leads). */
+    if (rc != CAIRN_NOTLEADER && rc != CAIRN_EBUSY && rc != CAIRN_LIMIT)
+        trace_ev(w, c->op.kind == LIN_KV_GET ? SIM_EV_READ : SIM_EV_PROPOSE, n->id, c->id,
+                 (uint8_t)c->op.kind, c->op.key, (uint64_t)(int64_t)rc,
+                 c->op.kind == LIN_KV_GET ? c->ctx : idx, 0);
     if (rc == 0) {
         c->node = n->id;
         c->index = idx;
         c->state = c->op.kind == LIN_KV_GET ? SIM_CL_WAIT_READ : SIM_CL_WAIT_APPLY;
     } else if (rc == CAIRN_NOTLEADER) {
-        /* Follow the hint, or try the next node. */
-        c->guess = n->leader && n->leader != n->id ? n->leader : n->id % w->n_nodes + 1;
-    } else if (rc != CAIRN_EBUSY && rc != CAIRN_LIMIT) {
+        /* Follow the hint at once, or try the next node after a pause. */
+        int hint = n->leader && n->leader != n->id;
+        c->guess = hint ? n->leader : n->id % w->n_nodes + 1;
+        c->next_tick = w->tick + (hint ? 1 : prng_range(&w->rng, 1, w->p.election_ticks / 2));
+    } else if (rc == CAIRN_EBUSY || rc == CAIRN_LIMIT) {
+        c->next_tick = w->tick + 1;
+    } else {
         sim_fail(w, "core contract", "node %llu: %s returned %d (%s)", (unsigned long long)n->id,
                  c->op.kind == LIN_KV_GET ? "raft_read_index" : "raft_propose", rc,
                  cairn_err_name(rc));
@@ -167,7 +174,7 @@ void clients_step(struct sim_world *w)
         case SIM_CL_SUBMIT:
             if (w->tick > c->deadline)
                 client_idle(w, c); /* no node took it: it never happens */
-            else
+            else if (w->tick >= c->next_tick)
                 client_submit(w, c);
             break;
         case SIM_CL_WAIT_APPLY:

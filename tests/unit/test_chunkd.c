@@ -287,3 +287,121 @@ TEST_T(node_id_survives_restart, 60)
     CHECK_EQ(tc_chunk_info(&t, 1).node, id1);
     tc_free(&t);
 }
+
+/* --- fixes found by the data-path tests ------------------------------------------------- */
+
+struct burst {
+    int done;
+    int failed; /* pieces with any replica not 0 */
+    int n_rep;
+};
+
+static void burst_cb(struct rpc_client *c, int status, const struct rpc_msg *reply, void *arg)
+{
+    struct burst *b = arg;
+    struct wire_chunk_write_reply r;
+    b->done++;
+    if (status || wire_chunk_write_reply_decode(reply->payload, reply->len, &r) ||
+        r.n != b->n_rep) {
+        b->failed++;
+        return;
+    }
+    for (uint8_t i = 0; i < r.n; i++)
+        if (r.status[i]) {
+            test_log("piece: replica %u answered %s", i, cairn_err_name(r.status[i]));
+            b->failed++;
+            return;
+        }
+}
+
+/* A whole chunk sent at once to the head: its forwards fill the write queue
+ * toward the next replica (CAIRN_EBUSY from rpc_call). That is back-pressure:
+ * the pieces wait and go on; no healthy replica is dropped. */
+TEST_T(burst_of_pieces_keeps_every_replica, 120)
+{
+    struct tc t;
+    tc_init(&t, 3, NULL);
+    uint64_t ino = tc_create(&t, "f", 3);
+    struct tc_alloc a;
+    CHECK_OK(tc_alloc(&t, ino, 0, 60000, &a));
+    CHECK_EQ(a.n, 3);
+    size_t len = CAIRN_CHUNK_SIZE;
+    uint8_t *data = pattern(len);
+    struct rpc_client *c = tc_peer(&t, tc_addr_of(&t, a.reps[0]));
+    struct cairn_buf req;
+    buf_init(&req, 0);
+    struct burst b = {.n_rep = a.n};
+    int sent = 0, pieces = (int)(len / CAIRN_CHUNK_IO_MAX);
+    while (sent < pieces - 1) { /* all but the last (FLUSH) piece, as fast as we can */
+        struct wire_chunk_write m;
+        memset(&m, 0, sizeof m);
+        m.chunk = a.chunk;
+        m.version = a.version;
+        m.offset = (uint64_t)sent * CAIRN_CHUNK_IO_MAX;
+        m.n_chain = (uint8_t)(a.n - 1);
+        for (uint8_t i = 1; i < a.n; i++) {
+            const char *ad = tc_addr_of(&t, a.reps[i]);
+            m.chain[i - 1] = (struct wire_bytes){(const uint8_t *)ad, (uint32_t)strlen(ad)};
+        }
+        m.data = (struct wire_bytes){data + m.offset, CAIRN_CHUNK_IO_MAX};
+        buf_reset(&req);
+        CHECK_OK(wire_chunk_write_encode(&req, &m));
+        int rc = rpc_call(c, WIRE_CHUNK_WRITE, req.data, req.len, 60000, burst_cb, &b);
+        if (rc == CAIRN_EBUSY) {
+            uv_run(&t.loop, UV_RUN_ONCE); /* our own queue is full: let it drain */
+            continue;
+        }
+        CHECK_OK(rc);
+        sent++;
+    }
+    while (b.done < sent)
+        uv_run(&t.loop, UV_RUN_ONCE);
+    buf_free(&req);
+    CHECK_EQ(b.failed, 0);
+    int ok[CAIRN_GOAL_MAX];
+    size_t last = (size_t)(pieces - 1) * CAIRN_CHUNK_IO_MAX;
+    tc_write(&t, &a, 0, last, data + last, len - last, ok);
+    CHECK(ok[0] && ok[1] && ok[2]);
+    uint64_t waits = 0;
+    for (int i = 0; i < 3; i++)
+        waits += tc_chunk_info(&t, i).fwd_waits;
+    test_log("forwards that waited for room: %" PRIu64, waits);
+    CHECK_OK(tc_commit(&t, ino, 0, &a, len, a.reps, a.n));
+    for (uint8_t i = 0; i < a.n; i++)
+        CHECK_OK(tc_read_equals(&t, tc_addr_of(&t, a.reps[i]), a.chunk, a.version, data, len));
+    free(data);
+    tc_free(&t);
+}
+
+/* A piece that arrives after its version was dropped (the write was aborted
+ * at its deadline) must not stage that version again. */
+TEST_T(late_piece_of_dropped_version_refused, 90)
+{
+    struct tc t;
+    tc_init(&t, 3, NULL);
+    uint64_t ino = tc_create(&t, "f", 2);
+    struct tc_alloc a;
+    CHECK_OK(tc_alloc(&t, ino, 0, 500, &a));
+    uint8_t data[4096] = {5};
+    int ok[CAIRN_GOAL_MAX];
+    tc_write(&t, &a, 0, 0, data, sizeof data, ok);
+    CHECK(ok[0] && ok[1]);
+    for (uint8_t i = 0; i < a.n; i++)
+        TC_WAIT(!tc_holds(&t, tc_slot(&t, a.reps[i]), a.chunk), "staged copy dropped");
+    /* the late piece (a slow writer, a delayed forward) */
+    tc_write(&t, &a, 0, CAIRN_CHUNK_IO_MAX, data, sizeof data, ok);
+    CHECK(!ok[0] && !ok[1]);
+    for (uint8_t i = 0; i < a.n; i++) {
+        int s = tc_slot(&t, a.reps[i]);
+        CHECK(!tc_holds(&t, s, a.chunk));
+        CHECK(tc_chunk_info(&t, s).dropped_refused >= 1);
+    }
+    /* a new allocation of the same chunk index is writable as usual */
+    struct tc_alloc b;
+    CHECK_OK(tc_alloc(&t, ino, 0, 60000, &b));
+    CHECK(b.version > a.version || b.chunk != a.chunk);
+    tc_write(&t, &b, 0, 0, data, sizeof data, ok);
+    CHECK(ok[0] && ok[1]);
+    CHECK_OK(tc_commit(&t, ino, 0, &b, sizeof data, b.reps, b.n));
+    tc_free(&t);
+}
