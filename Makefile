@@ -26,10 +26,12 @@ ifeq ($(SAN),1)
 BUILD ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 OPT := -O1
+TIMEOUT_SCALE ?= 4
 else
 BUILD ?= build
 SANFLAGS :=
 OPT := -O2
+TIMEOUT_SCALE ?= 1
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -134,7 +136,7 @@ deps: $(DEPS_STAMP)
 
 test: all $(FUZZ_DEPS)
 	@rm -rf $(BUILD)/test-logs
-	@$(RUNNER) -j $(JOBS) -l $(BUILD)/test-logs $(UNIT_BINS) $(DIR_BINS) $(FUZZ_ENTRIES)
+	@CAIRN_TIMEOUT_SCALE=$(TIMEOUT_SCALE) $(RUNNER) -j $(JOBS) -l $(BUILD)/test-logs $(UNIT_BINS) $(DIR_BINS) $(FUZZ_ENTRIES)
 
 fuzz: $(FUZZ_BINS)
 

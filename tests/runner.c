@@ -41,6 +41,7 @@ struct rcase {
 
 static struct rcase cases[RUNNER_CASES_MAX];
 static int ncases;
+static double timeout_scale = 1.0;
 
 static double now_s(void)
 {
@@ -223,6 +224,14 @@ int main(int argc, char **argv)
     }
     if (filter && !*filter)
         filter = NULL;
+    /* Sanitizer builds run several times slower: the Makefile scales every
+     * case's timeout for them through CAIRN_TIMEOUT_SCALE. */
+    const char *scale_env = getenv("CAIRN_TIMEOUT_SCALE");
+    if (scale_env && *scale_env) {
+        timeout_scale = strtod(scale_env, NULL);
+        if (timeout_scale < 1.0 || timeout_scale > 20.0)
+            timeout_scale = 1.0;
+    }
     if (jobs < 1 || jobs > RUNNER_JOBS_MAX)
         jobs = 2;
     mkdir(logdir, 0755);
@@ -262,7 +271,8 @@ int main(int argc, char **argv)
         double t = now_s();
         for (int k = 0; k < next; k++) {
             struct rcase *c = &cases[k];
-            if (c->status == -1 && c->pid > 0 && !c->timed_out && t - c->start > c->timeout_s) {
+            if (c->status == -1 && c->pid > 0 && !c->timed_out &&
+                t - c->start > c->timeout_s * timeout_scale) {
                 c->timed_out = 1;
                 kill(-c->pid, SIGKILL);
             }
