@@ -88,10 +88,10 @@ struct chunkd_info {
     uint64_t replicated; /* REPLICATE commands completed */
     uint64_t scrub_passes;
     uint64_t scrub_bytes;
-    uint64_t bad_found;  /* bad versions found (reads and scrubber) */
-    uint64_t heartbeats; /* heartbeats answered by a leader */
-    uint64_t reports;    /* full reports delivered */
-    uint64_t fwd_waits;  /* forwards that waited for room toward their peer */
+    uint64_t bad_found;       /* bad versions found (reads and scrubber) */
+    uint64_t heartbeats;      /* heartbeats answered by a leader */
+    uint64_t reports;         /* full reports delivered */
+    uint64_t fwd_waits;       /* forwards that waited for room toward their peer */
     uint64_t dropped_refused; /* write pieces refused: their version was dropped */
 };
 void chunkd_get_info(const struct chunkd *cd, struct chunkd_info *out);

@@ -25,7 +25,9 @@
 
 #define CHUNKD_SUBSYS "chunkd"
 
-/* Deadline of one call to a peer chunk server or to the metadata group. */
+/* Deadline of one call to the metadata group, or of one REPLICATE pull
+ * (the whole copy is bounded by CHUNKD_REPL_MS). Forwards down a write
+ * chain use the shorter CAIRN_CHUNK_FORWARD_MS scheme (limits.h). */
 #define CHUNKD_CALL_MS 30000u
 /* Bad versions remembered until a heartbeat carries them. */
 #define CHUNKD_BAD_MAX 4096u
@@ -44,9 +46,10 @@
 /* Retry period of waiting forwards: the rpc client has no drain callback;
  * a 1 MiB piece leaves a loopback socket queue in about this time. */
 #define CHUNKD_FWD_RETRY_MS 5u
-/* Versions dropped or aborted here, remembered (chunk -> newest such
- * version) so a late write piece cannot stage one again (an orphan copy
- * until the next full report). 16 bytes each plus the map. */
+/* New chunks (version 1) whose staged copy was dropped or aborted here,
+ * remembered so a late write piece cannot stage it again (an orphan copy
+ * until the next full report; see chunkd_note_dropped). 16 bytes each plus
+ * the map. */
 #define CHUNKD_DROPPED_MAX 65536u
 /* A REPLICATE command gives up after this long (its source may be a server
  * just killed and not yet declared down): the leader then plans another
@@ -144,7 +147,7 @@ struct chunkd {
     uint32_t fwd_wait_n;
     uv_timer_t fwd_timer;
 
-    /* dropped/aborted versions: chunk -> newest one (CHUNKD_DROPPED_MAX) */
+    /* new chunks whose version 1 was dropped here (CHUNKD_DROPPED_MAX) */
     struct hmap dropped;
 
     /* newest fencing token seen per chunk: chunk -> token */

@@ -25,7 +25,7 @@ struct cop {
     uint64_t off;  /* REPLICATE: next byte to pull */
     uint8_t *data; /* REPLICATE: the piece being written */
     uint32_t data_len;
-    int fail; /* REPLICATE: the error that ends it */
+    int fail;             /* REPLICATE: the error that ends it */
     uint64_t deadline_ms; /* REPLICATE: uv_now() bound of the whole copy */
 };
 
@@ -113,7 +113,8 @@ static void simple_after(struct job *j)
     if (k->c.kind == WIRE_CHUNK_CMD_DELETE && j->rc == 0 &&
         (uintptr_t)hmap_get(&k->op.cd->known_bad, k->c.chunk) <= k->c.version)
         hmap_del(&k->op.cd->known_bad, k->c.chunk); /* a new copy may be judged afresh */
-    if (k->c.kind == WIRE_CHUNK_CMD_DROP) /* even if not held: a piece may come late */
+    /* even if not held here: a piece of it may still come late */
+    if (k->c.kind == WIRE_CHUNK_CMD_DROP)
         chunkd_note_dropped(k->op.cd, k->c.chunk, k->c.version);
     cop_finish(k, j->rc);
 }

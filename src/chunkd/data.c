@@ -217,15 +217,16 @@ static void write_after(struct job *j)
 
 /* Remembered so a write piece arriving after its version was dropped (a
  * late piece of an aborted write) cannot stage that version again: it would
- * stay as an orphan until the next full report. Versions only grow, and the
- * metadata allocates a new version only after the pending one ended, so
- * every version up to the newest dropped one is closed for writing. */
+ * stay as an orphan until the next full report. Only version 1 is: the
+ * metadata gives every new chunk a fresh id, so (chunk, 1) is never
+ * allocated twice; a later version is allocated again, the same number, by
+ * the retry after an abort (committed + 1, src/meta/data.c), and a late
+ * piece cannot be told from the retry's pieces here. */
 void chunkd_note_dropped(struct chunkd *cd, uint64_t chunk, uint64_t version)
 {
-    uintptr_t seen = (uintptr_t)hmap_get(&cd->dropped, chunk);
-    if (version <= seen)
+    if (version != 1 || hmap_contains(&cd->dropped, chunk))
         return;
-    if (!seen && hmap_len(&cd->dropped) >= CHUNKD_DROPPED_MAX) {
+    if (hmap_len(&cd->dropped) >= CHUNKD_DROPPED_MAX) {
         hmap_free(&cd->dropped); /* forgetting only lets the next report clean up */
         hmap_init(&cd->dropped);
     }
@@ -237,7 +238,7 @@ static void write_start(struct op *op)
     struct wop *w = (struct wop *)op;
     /* Checked at the head of the chunk's order: a DROP queued before this
      * piece has run by now. */
-    if (w->m.version <= (uintptr_t)hmap_get(&op->cd->dropped, w->m.chunk)) {
+    if (w->m.version == 1 && hmap_contains(&op->cd->dropped, w->m.chunk)) {
         w->refused = 1;
         op->cd->counters.dropped_refused++;
     }

@@ -373,6 +373,25 @@ TEST_T(burst_of_pieces_keeps_every_replica, 120)
     tc_free(&t);
 }
 
+/* Does chunk server i hold (chunk, version) staged? */
+static int staged_on(struct tc *t, int i, uint64_t chunk, uint64_t version)
+{
+    char dir[CAIRN_PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/chunks/%02x", t->chunk[i].cfg.data, chunk_fanout(chunk));
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t id, v;
+        found |= chunk_name_parse(e->d_name, &id, &v) == CHUNK_NAME_STAGED && id == chunk &&
+                 v == version;
+    }
+    closedir(d);
+    return found;
+}
+
 /* A piece that arrives after its version was dropped (the write was aborted
  * at its deadline) must not stage that version again. */
 TEST_T(late_piece_of_dropped_version_refused, 90)
@@ -403,6 +422,24 @@ TEST_T(late_piece_of_dropped_version_refused, 90)
     tc_write(&t, &b, 0, 0, data, sizeof data, ok);
     CHECK(ok[0] && ok[1]);
     CHECK_OK(tc_commit(&t, ino, 0, &b, sizeof data, b.reps, b.n));
+    /* A rewrite of that chunk aborted at its deadline, then retried: the
+     * retry gets the same version number and must be writable. */
+    struct tc_alloc c, d;
+    for (uint8_t i = 0; i < b.n; i++) /* the COMMIT of b done everywhere */
+        TC_WAIT(tc_chunk_info(&t, tc_slot(&t, b.reps[i])).cmds_done >= 1, "commit executed");
+    CHECK_OK(tc_alloc(&t, ino, 0, 500, &c));
+    tc_write(&t, &c, b.version, 0, data, 100, ok);
+    CHECK(ok[0] && ok[1]);
+    for (uint8_t i = 0; i < c.n; i++)
+        TC_WAIT(!staged_on(&t, tc_slot(&t, c.reps[i]), c.chunk, c.version), "rewrite dropped");
+    int rc;
+    TC_WAIT((rc = tc_alloc(&t, ino, 0, 60000, &d)) != CAIRN_EBUSY, "the aborted write ended");
+    CHECK_OK(rc);
+    CHECK_EQ_U64(d.chunk, c.chunk);
+    CHECK_EQ_U64(d.version, c.version);
+    tc_write(&t, &d, b.version, 0, data, 200, ok);
+    CHECK(ok[0] && ok[1]);
+    CHECK_OK(tc_commit(&t, ino, 0, &d, sizeof data, d.reps, d.n));
     tc_free(&t);
 }
 
