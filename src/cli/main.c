@@ -95,8 +95,7 @@ static const struct command commands[] = {
     {"getgoal", cli_getgoal, "show the replication goal", cli_getgoal_usage},
     {"lock", cli_lock, "run a command holding a lock; --list the locks", cli_lock_usage},
     {"txn", cli_txn, "apply a batch of operations atomically", cli_txn_usage},
-    {"setxattr", cli_setxattr, "set an xattr (--if-version: compare-and-set)",
-     cli_setxattr_usage},
+    {"setxattr", cli_setxattr, "set an xattr (--if-version: compare-and-set)", cli_setxattr_usage},
     /* the cluster */
     {"df", cli_df, "capacity and usage (--json)", cli_df_usage},
     {"status", cli_status, "cluster health: leader, servers, replication (--json)",
