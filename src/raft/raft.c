@@ -499,6 +499,13 @@ static int step_term(struct raft *r, const struct raft_msg *m)
         } else if (m->type == RAFT_MSG_PREVOTE) {
             struct raft_msg *resp = raft_out_push(r, RAFT_MSG_PREVOTE_RESP, m->from);
             resp->reject = 1;
+        } else if (m->type == RAFT_MSG_VOTE) {
+            /* A candidate of a stale term learns ours from the refusal
+             * (§5.1). Without it, with PreVote off, two nodes can climb
+             * terms forever without either hearing of the other's
+             * (tests/sim/CORE-BUGS.md entry 5, seed 81403). */
+            struct raft_msg *resp = raft_out_push(r, RAFT_MSG_VOTE_RESP, m->from);
+            resp->reject = 1;
         }
         return 0;
     }

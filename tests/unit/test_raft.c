@@ -807,10 +807,14 @@ TEST_T(vote_up_to_date_and_once_per_term, 10)
     m = vote_msg(2, 1, 4, 1, 3); /* the same candidate again: granted */
     CHECK_EQ(step_reply(c, 1, &m, &rej, NULL), RAFT_MSG_VOTE_RESP);
     CHECK_EQ(rej, 0);
-    /* A stale term is ignored. */
-    m = vote_msg(3, 1, 3, 50, 2);
-    CHECK_OK(raft_step(c->nodes[1].r, &m));
-    CHECK(!raft_has_ready(c->nodes[1].r));
+    /* A stale term is refused, and the refusal carries our term so the
+     * candidate learns it (§5.1; tests/sim/CORE-BUGS.md entry 5). */
+    uint64_t term_now = status(c, 1).term;
+    m = vote_msg(3, 1, term_now - 1, 50, 2);
+    CHECK_EQ(step_reply(c, 1, &m, &rej, NULL), RAFT_MSG_VOTE_RESP);
+    CHECK_EQ(rej, 1);
+    CHECK_EQ_U64(status(c, 1).term, term_now);
+    CHECK_EQ_U64(status(c, 1).vote, 2);
     cluster_free(c);
 }
 
