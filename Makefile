@@ -6,6 +6,8 @@
 #   make test T=wire  only cases whose binary or name contains "wire"
 #   make fuzz         build the libFuzzer targets (clang); FUZZ_TIME=60 make fuzz-run
 #   make sim SEEDS=N  run N simulator seeds; make sim SEED=S replays one
+#                     (SM=meta: replicate the real metadata state machine)
+#   make chaos SEED=S DURATION=SECONDS   one long fault-injection run (docs/nemesis.md)
 #   make bench        benchmarks (speed is measured here, never asserted in tests)
 #   make lint         clang-format check and banned-call check
 #   make CC=clang BUILD=build/clang   the same tree built by clang
@@ -128,7 +130,7 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) | $(DEPS_STAMP)
 FUZZ_ENTRIES := $(if $(and $(HAVE_CLANG),$(filter 0,$(SAN))),$(foreach f,$(FUZZ_BINS),fuzz:$(f):5:tests/fuzz/corpus/$(notdir $(f))),)
 FUZZ_DEPS := $(if $(and $(HAVE_CLANG),$(filter 0,$(SAN))),$(FUZZ_BINS),)
 
-.PHONY: all test fuzz fuzz-run sim bench lint format clean demo deps
+.PHONY: all test fuzz fuzz-run sim chaos bench lint format clean demo deps
 .DEFAULT_GOAL := all
 all: $(CAIRN_BIN) $(UNIT_BINS) $(DIR_BINS) $(RUNNER) $(BENCH_BINS)
 
@@ -148,10 +150,16 @@ fuzz-run: $(FUZZ_BINS)
 SEEDS ?= 10000
 sim: $(BUILD)/tests/sim
 ifdef SEED
-	$(BUILD)/tests/sim --seed $(SEED) --verbose
+	$(BUILD)/tests/sim --seed $(SEED) --verbose $(if $(SM),--sm $(SM))
 else
-	$(BUILD)/tests/sim --seeds $(SEEDS)
+	$(BUILD)/tests/sim --seeds $(SEEDS) $(if $(SM),--sm $(SM))
 endif
+
+# Fault injection (tests/nemesis, docs/nemesis.md): one long run mixing every
+# fault and workload; a failure prints the seed and keeps the run directory.
+DURATION ?= 300
+chaos: $(BUILD)/tests/nemesis $(CAIRN_BIN)
+	@$(BUILD)/tests/nemesis --chaos $(if $(SEED),--seed $(SEED),) --duration $(DURATION)
 
 bench: all
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

@@ -13,10 +13,10 @@
  * exclusive one) for up to timeout_ms (0: no limit), then CAIRN_ETIMEDOUT.
  * Every grant returns a fencing token: strictly increasing per lock, across
  * metadata leader changes. Pass it to the resource the lock protects
- * (cairn_file_set_fence for chunk-server writes) so a holder that was
- * paused past its lease and lost the lock is refused there (the metadata's
- * CHUNK_ALLOC_FENCED and the chunk servers' CHUNK_WRITE token do this; the
- * file calls of cairn.h do not pass a token yet).
+ * (cairn_file_set_fence for the writes of a file) so a holder that was
+ * paused past its lease and lost the lock is refused there (the metadata
+ * checks the token of each chunk allocation, the chunk servers the token of
+ * each CHUNK_WRITE).
  * One handle holds each name at most once (a second cairn_lock of a name
  * it holds is CAIRN_EBUSY); use several handles for several holders.
  * A queued acquire is answered by the leader at its grant (held open up to
@@ -52,12 +52,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct cairn;
+struct cairn_file;
 struct cairn_locks;
 
 #define CAIRN_LOCK_SHARED 1
@@ -94,10 +96,55 @@ struct cairn_lock_info {
 int cairn_lock_list(struct cairn_locks *l, const char *after, struct cairn_lock_info *out,
                     size_t max, int *more);
 
-/* Compare-and-set forms: apply only if the inode's version is if_version. */
+/* Compare-and-set forms of the path calls of cairn.h: each applies only if
+ * the version of the inode it checks is still if_version (CAIRN_CONFLICT,
+ * or CAIRN_ENOENT when that inode is gone), atomically with the change (one
+ * COND command). The inode checked is the one the call changes:
+ *   chmod, chown, lchown, truncate, utimens, setgoal, setxattr, removexattr:
+ *     the inode path names (lchown: a final link itself);
+ *   unlink, rmdir: the inode being removed; rename: the inode being moved
+ *     (from), not a target it would replace; link: the existing inode
+ *     (oldpath), whose link count changes;
+ *   mkdir, symlink: the directory that gets the new name.
+ * A name's inode changes version when the name goes or moves, so a
+ * condition on it also fails if the name was rebound since it was read.
+ * Errors are cairn_err codes (CAIRN_CONFLICT has no errno of its own). */
 int cairn_setxattr_if(struct cairn *c, const char *path, const char *name, const void *value,
                       size_t size, int flags, uint64_t if_version);
+int cairn_removexattr_if(struct cairn *c, const char *path, const char *name, uint64_t if_version);
 int cairn_chmod_if(struct cairn *c, const char *path, uint32_t mode, uint64_t if_version);
+int cairn_chown_if(struct cairn *c, const char *path, uint32_t uid, uint32_t gid,
+                   uint64_t if_version);
+int cairn_lchown_if(struct cairn *c, const char *path, uint32_t uid, uint32_t gid,
+                    uint64_t if_version);
+int cairn_truncate_if(struct cairn *c, const char *path, uint64_t size, uint64_t if_version);
+int cairn_utimens_if(struct cairn *c, const char *path, const struct timespec ts[2],
+                     uint64_t if_version);
+int cairn_setgoal_if(struct cairn *c, const char *path, uint32_t goal, uint64_t if_version);
+int cairn_unlink_if(struct cairn *c, const char *path, uint64_t if_version);
+int cairn_rmdir_if(struct cairn *c, const char *path, uint64_t if_version);
+/* flags: CAIRN_RENAME_NOREPLACE or 0 (as cairn_rename2). */
+int cairn_rename_if(struct cairn *c, const char *from, const char *to, unsigned flags,
+                    uint64_t if_version);
+int cairn_link_if(struct cairn *c, const char *oldpath, const char *newpath, uint64_t if_version);
+int cairn_mkdir_if(struct cairn *c, const char *path, uint32_t mode, uint64_t if_version);
+int cairn_symlink_if(struct cairn *c, const char *target, const char *linkpath,
+                     uint64_t if_version);
+
+/* Fence the writes of an open file with a lock's token (nonzero, else
+ * CAIRN_EINVAL): from now on its chunk allocations carry the token to the
+ * metadata (CHUNK_ALLOC_FENCED: refused when the file already saw a newer
+ * token, from a newer holder's fenced write or a whole-file lock grant) and
+ * its CHUNK_WRITEs carry it to the chunk servers (refused when the chunk
+ * saw a newer one). A refused write fails the handle: the next cairn_write,
+ * cairn_pwrite, cairn_fsync or cairn_close returns -ESTALE (the errno of
+ * CAIRN_FENCED) and the bytes not yet committed are dropped, never retried
+ * under a new allocation. Set it before the first write: bytes written
+ * earlier went out unfenced. Returns a cairn_err. */
+int cairn_file_set_fence(struct cairn_file *f, uint64_t token);
+/* The error that failed f's writes (a cairn_err: CAIRN_FENCED tells a
+ * refused token from other ESTALE causes), 0 if none. */
+int cairn_file_error(struct cairn_file *f);
 
 enum cairn_txn_kind {
     CAIRN_TXN_IF_VERSION = 1, /* path's inode has version `version` */

@@ -22,6 +22,15 @@
  * read either as some later write left them or as CAIRN_CORRUPT, never as a mixture: such
  * a version was never acknowledged whole, and the metadata group aborts it).
  *
+ * Restarts: every staged version found at open is sealed: chunk_write and chunk_flush refuse
+ * it (CAIRN_STALEVERSION, the version is kept), because a writer unaware of the restart
+ * must not get a flush acknowledged over bytes the restart may have lost. chunk_commit
+ * accepts a sealed version only if nothing was written after its last flush (the header's
+ * CHUNK_HDR_FLUSHED flag, set by chunk_flush and cleared durably by the first write after
+ * it): a replica that acknowledged the final flush and then restarted still commits; any
+ * other sealed version refuses the commit and waits for its abort (docs/chunk-format.md,
+ * "Restarts"). chunk_info.sealed and .committable say which is which.
+ *
  * Versions are >= 1 (0 means "none" in this interface). A chunk has at most one committed
  * version and up to CAIRN_CHUNK_STAGED_MAX staged ones, each newer than the committed one
  * when it was staged. Committed files are immutable: only staged versions are written.
@@ -41,7 +50,8 @@
  * chunk_scrub_step() calls are serialized among themselves (one cursor).
  *
  * Errors (negative cairn_err):
- *   CAIRN_STALEVERSION  the server does not hold that version (in the state asked for)
+ *   CAIRN_STALEVERSION  the server does not hold that version (in the state asked for), or
+ *                       holds it sealed (a write, a flush, or the commit of an unflushed one)
  *   CAIRN_CORRUPT       a block or the header failed its CRC (chunk_read says which block)
  *   CAIRN_ENOSPC        the disk is full; the staged version concerned has been removed,
  *                       the committed version is untouched
@@ -104,13 +114,15 @@ struct chunk_store_options {
 
 /* What chunk_store_open() found on disk. */
 struct chunk_recovery {
-    uint64_t committed;   /* committed versions indexed */
-    uint64_t staged;      /* staged versions indexed */
-    uint64_t quarantined; /* files moved to <dir>/quarantine: bad header, wrong
-                             place */
-    uint64_t tmp_removed; /* leftovers of an interrupted chunk_stage, deleted */
-    uint64_t superseded;  /* older committed versions deleted (a commit cut short) */
-    uint64_t unknown;     /* other names under chunks/, left alone (and logged) */
+    uint64_t committed;        /* committed versions indexed */
+    uint64_t staged;           /* staged versions indexed (all sealed) */
+    uint64_t staged_unflushed; /* of them, written after their last flush: never
+                                  committable, kept for their DROP */
+    uint64_t quarantined;      /* files moved to <dir>/quarantine: bad header, wrong
+                                  place */
+    uint64_t tmp_removed;      /* leftovers of an interrupted chunk_stage, deleted */
+    uint64_t superseded;       /* older committed versions deleted (a commit cut short) */
+    uint64_t unknown;          /* other names under chunks/, left alone (and logged) */
 };
 
 /* Opens (creating the directory layout if needed) and scans the data directory:
@@ -203,7 +215,10 @@ struct chunk_info {
     uint64_t id;
     uint64_t version;
     uint64_t length;
-    int staged; /* 0: the committed version; 1: a staged one */
+    int staged;      /* 0: the committed version; 1: a staged one */
+    int sealed;      /* staged, found on disk at open: refuses writes and flushes */
+    int committable; /* staged: chunk_commit may make it current (not sealed, or
+                        sealed after a flush with nothing written since) */
 };
 
 /* Every version held, sorted by (id, version): a malloc'd array (NULL when n is

@@ -32,6 +32,7 @@ void chunk_hdr_encode(const struct chunk_hdr *h, uint8_t out[CHUNK_HDR_SIZE])
 {
     CAIRN_ASSERT(h->version != 0 && h->length <= CAIRN_CHUNK_SIZE);
     CAIRN_ASSERT(h->state == CHUNK_STATE_STAGED || h->state == CHUNK_STATE_COMMITTED);
+    CAIRN_ASSERT((h->flags & ~CHUNK_HDR_FLAGS_KNOWN) == 0);
     memset(out, 0, CHUNK_HDR_SIZE);
     memcpy(out + HDR_MAGIC, CHUNK_MAGIC, 8);
     wire_store_u32(out + HDR_FORMAT, CHUNK_FORMAT_VERSION);
@@ -40,13 +41,13 @@ void chunk_hdr_encode(const struct chunk_hdr *h, uint8_t out[CHUNK_HDR_SIZE])
     wire_store_u64(out + HDR_VERSION, h->version);
     wire_store_u64(out + HDR_LENGTH, h->length);
     wire_store_u32(out + HDR_STATE, h->state);
-    wire_store_u32(out + HDR_FLAGS, 0);
+    wire_store_u32(out + HDR_FLAGS, h->flags);
     wire_store_u64(out + HDR_BASE, h->base_version);
     wire_store_u32(out + HDR_SEQ, h->seq);
     wire_store_u32(out + HDR_CRC, crc32c(0, out, HDR_CRC));
 }
 
-/* Every field is checked, the flags included: a header is either exactly what
+/* Every field is checked, the flags included (known bits only): a header is either exactly what
  * chunk_hdr_encode() writes or damage. The CRC is checked first so a random
  * header is refused for the cheapest reason. */
 int chunk_hdr_decode(const uint8_t *p, size_t n, struct chunk_hdr *h)
@@ -60,7 +61,7 @@ int chunk_hdr_decode(const uint8_t *p, size_t n, struct chunk_hdr *h)
     if (wire_load_u32(p + HDR_FORMAT) != CHUNK_FORMAT_VERSION ||
         wire_load_u32(p + HDR_BLOCK_SIZE) != CAIRN_BLOCK_SIZE)
         return CAIRN_CORRUPT;
-    if (wire_load_u32(p + HDR_FLAGS) != 0)
+    if ((wire_load_u32(p + HDR_FLAGS) & ~CHUNK_HDR_FLAGS_KNOWN) != 0)
         return CAIRN_CORRUPT;
     struct chunk_hdr x = {
         .id = wire_load_u64(p + HDR_ID),
@@ -68,6 +69,7 @@ int chunk_hdr_decode(const uint8_t *p, size_t n, struct chunk_hdr *h)
         .length = wire_load_u64(p + HDR_LENGTH),
         .base_version = wire_load_u64(p + HDR_BASE),
         .state = wire_load_u32(p + HDR_STATE),
+        .flags = wire_load_u32(p + HDR_FLAGS),
         .seq = wire_load_u32(p + HDR_SEQ),
     };
     if (x.version == 0 || x.length > CAIRN_CHUNK_SIZE)

@@ -59,12 +59,20 @@ enum chunk_state {
     CHUNK_STATE_COMMITTED = 2, /* made current by a commit; never written again */
 };
 
+/* Header flags (the only bits chunk_hdr_decode accepts). FLUSHED: no byte was written
+ * since the fdatasync that made this header durable, so the file is exactly what the last
+ * acknowledged flush (or commit) made it; the first write after a flush clears it (durably)
+ * before writing any byte. Recovery lets only a FLUSHED staged version be committed. */
+#define CHUNK_HDR_FLUSHED 0x1u
+#define CHUNK_HDR_FLAGS_KNOWN CHUNK_HDR_FLUSHED
+
 struct chunk_hdr {
     uint64_t id;
     uint64_t version;      /* >= 1 */
     uint64_t length;       /* bytes of data, <= CAIRN_CHUNK_SIZE */
     uint64_t base_version; /* committed version this one was cloned from; 0: started empty */
     uint32_t state;        /* enum chunk_state */
+    uint32_t flags;        /* CHUNK_HDR_* bits */
     uint32_t seq;          /* header generation: +1 at every rewrite (wraps) */
     unsigned slot;         /* not encoded: the slot (0, 1) it was read from or written to */
 };

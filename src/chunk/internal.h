@@ -23,9 +23,21 @@
 
 #define CHUNK_LOG "chunk"
 
+/* chunk_ver.flags of a staged version. */
+enum {
+    /* Found on disk at open (a restart): its writer's unflushed bytes may be lost
+     * or torn, so it takes no more writes or flushes (chunk.h, "Restarts"). */
+    CHUNK_VER_SEALED = 1,
+    /* Its header said CHUNK_HDR_FLUSHED (or committed) at open: every byte ever
+     * acknowledged by a flush is on disk and nothing was written after, so a
+     * sealed version may still be committed. Only meaningful with SEALED. */
+    CHUNK_VER_FLUSHED = 2,
+};
+
 struct chunk_ver {
     uint64_t version; /* 0: none */
     uint64_t length;
+    unsigned flags; /* CHUNK_VER_*; 0 for the committed version */
 };
 
 struct chunk_entry {
@@ -90,7 +102,7 @@ int entry_staged_find(const struct chunk_entry *e, uint64_t version);
 void entry_set_committed(struct chunk_store *s, struct chunk_entry *e, uint64_t version,
                          uint64_t length);
 void entry_add_staged(struct chunk_store *s, struct chunk_entry *e, uint64_t version,
-                      uint64_t length);
+                      uint64_t length, unsigned flags);
 void entry_del_staged(struct chunk_store *s, struct chunk_entry *e, uint64_t version);
 void entry_set_staged_length(struct chunk_store *s, struct chunk_entry *e, uint64_t version,
                              uint64_t length);

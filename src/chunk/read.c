@@ -93,6 +93,8 @@ int chunk_read(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t of
     }
     if (rc == 0)
         rc = read_version(s, id, version, kind, length, off, p, n, res);
+    if (e && rc == CAIRN_ENOENT)
+        rc = CAIRN_STALEVERSION; /* a placeholder of a quarantined file (recover.c) */
     if (e)
         entry_release(s, e);
     if (rc == CAIRN_CORRUPT)

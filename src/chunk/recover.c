@@ -4,11 +4,17 @@
  *  - <id>_<v>.chk / .stg whose header does not check (CRC, fields, id and version of the
  *    name, committed state for .chk, room for the CRC table), or that sits in the wrong
  *    fan-out directory, or cannot be read: moved to <dir>/quarantine and counted, never
- *    trusted.
+ *    trusted. A damaged .stg leaves a placeholder in the index: a sealed, never
+ *    committable staged version of length 0 without a file, until its DROP.
  *  - several committed versions of one chunk (a commit cut short between its rename and the
  *    deletion of the older version): the newest is current, the older ones are deleted.
  *  - a staged version equal to the committed one: deleted (the committed file is the same
  *    data, made current).
+ *  - every other staged version is indexed SEALED (no more writes or flushes: bytes its
+ *    writer sent after the last flush may be lost or torn, and a writer that goes on
+ *    sending pieces must not get a flush acknowledged over them), and FLUSHED when its
+ *    header says nothing was written since a flush (or says committed): only those may
+ *    still be committed; the others wait for their DROP (chunk.h, "Restarts").
  *  - any other name: left alone, counted and logged.
  */
 #include <string.h>
@@ -95,16 +101,22 @@ static int quarantine(struct chunk_store *s, unsigned hh, const char *name, cons
 /* Indexes one checked version file; resolves two committed versions of one
  * chunk. */
 static int index_add(struct chunk_store *s, uint64_t id, uint64_t version, int staged,
-                     uint64_t length, struct chunk_recovery *rep)
+                     const struct chunk_hdr *h, struct chunk_recovery *rep)
 {
     struct chunk_entry *e;
+    uint64_t length = h->length;
     int rc = entry_acquire(s, id, 1, &e);
     if (rc)
         return rc;
     if (staged) {
         CAIRN_ASSERT(e->n_staged < CAIRN_CHUNK_STAGED_MAX); /* checked by the caller */
-        entry_add_staged(s, e, version, length);
+        /* A committed header under a staged name was synced by the commit that
+         * wrote it: as durable as a flush. */
+        int flushed = (h->flags & CHUNK_HDR_FLUSHED) || h->state == CHUNK_STATE_COMMITTED;
+        entry_add_staged(s, e, version, length,
+                         CHUNK_VER_SEALED | (flushed ? CHUNK_VER_FLUSHED : 0u));
         rep->staged++;
+        rep->staged_unflushed += !flushed;
     } else if (e->committed.version == 0 || e->committed.version < version) {
         uint64_t old = e->committed.version;
         entry_set_committed(s, e, version, length);
@@ -120,6 +132,15 @@ static int index_add(struct chunk_store *s, uint64_t id, uint64_t version, int s
     }
     entry_release(s, e);
     return rc;
+}
+
+static int staged_full(struct chunk_store *s, uint64_t id)
+{
+    pthread_mutex_lock(&s->mu);
+    const struct chunk_entry *e = hmap_get(&s->index, id);
+    int full = e && e->n_staged >= CAIRN_CHUNK_STAGED_MAX;
+    pthread_mutex_unlock(&s->mu);
+    return full;
 }
 
 /* Looks at one name of chunks/<hh>. */
@@ -142,21 +163,23 @@ static int recover_name(struct chunk_store *s, unsigned hh, const char *name,
     int fd;
     struct chunk_hdr h;
     int rc = chunk_file_open(s, id, version, kind, &fd, &h);
-    if (rc == CAIRN_CORRUPT || rc == CAIRN_EIO)
-        return quarantine(s, hh, name, rc == CAIRN_CORRUPT ? "bad header" : "unreadable", rep);
+    int staged = kind == CHUNK_NAME_STAGED;
+    if (rc == CAIRN_CORRUPT || rc == CAIRN_EIO) {
+        rc = quarantine(s, hh, name, rc == CAIRN_CORRUPT ? "bad header" : "unreadable", rep);
+        /* Its writer may go on: a placeholder keeps the version sealed (no file,
+         * length 0, never committable) until its DROP, so a late piece cannot
+         * stage a fresh copy with a hole where the lost bytes were. */
+        h = (struct chunk_hdr){.id = id, .version = version, .state = CHUNK_STATE_STAGED};
+        if (rc == 0 && staged && !staged_full(s, id))
+            rc = index_add(s, id, version, 1, &h, rep);
+        return rc;
+    }
     if (rc)
         return rc;
     rio_close(s->fs, fd);
-    int staged = kind == CHUNK_NAME_STAGED;
-    if (staged) {
-        pthread_mutex_lock(&s->mu);
-        const struct chunk_entry *e = hmap_get(&s->index, id);
-        int full = e && e->n_staged >= CAIRN_CHUNK_STAGED_MAX;
-        pthread_mutex_unlock(&s->mu);
-        if (full)
-            return quarantine(s, hh, name, "too many staged versions", rep);
-    }
-    return index_add(s, id, version, staged, h.length, rep);
+    if (staged && staged_full(s, id))
+        return quarantine(s, hh, name, "too many staged versions", rep);
+    return index_add(s, id, version, staged, &h, rep);
 }
 
 static int recover_dir(struct chunk_store *s, unsigned hh, struct chunk_recovery *rep)

@@ -111,11 +111,11 @@ void entry_set_committed(struct chunk_store *s, struct chunk_entry *e, uint64_t 
 }
 
 void entry_add_staged(struct chunk_store *s, struct chunk_entry *e, uint64_t version,
-                      uint64_t length)
+                      uint64_t length, unsigned flags)
 {
     pthread_mutex_lock(&s->mu);
     CAIRN_ASSERT(e->n_staged < CAIRN_CHUNK_STAGED_MAX && entry_staged_find(e, version) < 0);
-    e->staged[e->n_staged++] = (struct chunk_ver){version, length};
+    e->staged[e->n_staged++] = (struct chunk_ver){version, length, flags};
     s->usage.staged++;
     s->usage.staged_bytes += length;
     pthread_mutex_unlock(&s->mu);
@@ -173,9 +173,18 @@ static size_t entry_infos(const struct chunk_entry *e, struct chunk_info *out)
 {
     size_t n = 0;
     if (e->committed.version != 0)
-        out[n++] = (struct chunk_info){e->id, e->committed.version, e->committed.length, 0};
-    for (uint32_t i = 0; i < e->n_staged; i++)
-        out[n++] = (struct chunk_info){e->id, e->staged[i].version, e->staged[i].length, 1};
+        out[n++] = (struct chunk_info){
+            .id = e->id, .version = e->committed.version, .length = e->committed.length};
+    for (uint32_t i = 0; i < e->n_staged; i++) {
+        unsigned f = e->staged[i].flags;
+        out[n++] = (struct chunk_info){.id = e->id,
+                                       .version = e->staged[i].version,
+                                       .length = e->staged[i].length,
+                                       .staged = 1,
+                                       .sealed = (f & CHUNK_VER_SEALED) != 0,
+                                       .committable =
+                                           !(f & CHUNK_VER_SEALED) || (f & CHUNK_VER_FLUSHED) != 0};
+    }
     return n;
 }
 

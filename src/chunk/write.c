@@ -77,7 +77,7 @@ static int stage_create(struct chunk_store *s, struct chunk_entry *e, uint64_t v
         rio_unlink(s->fs, renamed ? stg : tmp);
         return rc;
     }
-    entry_add_staged(s, e, version, h.length);
+    entry_add_staged(s, e, version, h.length, 0);
     return 0;
 }
 
@@ -104,6 +104,14 @@ int chunk_stage(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t b
 }
 
 /* --- write and flush -------------------------------------------------------------------------- */
+
+/* CHUNK_VER_* of staged version v of e (held busy; v must be staged). */
+static unsigned staged_flags(const struct chunk_entry *e, uint64_t version)
+{
+    int i = entry_staged_find(e, version);
+    CAIRN_ASSERT(i >= 0);
+    return e->staged[i].flags;
+}
 
 /* Computes the new CRC of every block in [off, off + n) into crcs (which hold
  * the old ones, from b0 on). A block the write covers whole is checksummed from
@@ -154,10 +162,21 @@ static int write_range(struct chunk_store *s, struct chunk_entry *e, uint64_t ve
     int rc = chunk_file_open(s, e->id, version, CHUNK_NAME_STAGED, &fd, &h);
     if (rc)
         return rc;
+    /* The first write after a flush: the header stops saying FLUSHED, durably,
+     * before any byte changes, so a restart never takes a file whose bytes may
+     * have moved since its last flush for a committable one. The normal writer
+     * flushes once, at the end, and never pays this. */
+    if (h.flags & CHUNK_HDR_FLUSHED) {
+        h.flags &= ~CHUNK_HDR_FLUSHED;
+        rc = chunk_file_write_hdr(s, fd, &h);
+        if (rc == 0)
+            rc = rio_fdatasync(s->fs, fd);
+    }
     uint32_t b0 = (uint32_t)(off / CAIRN_BLOCK_SIZE);
     uint32_t nb = (uint32_t)((off + n - 1) / CAIRN_BLOCK_SIZE) - b0 + 1;
     uint32_t crcs[CHUNK_BLOCKS];
-    rc = chunk_file_read_table(s, fd, b0, nb, crcs);
+    if (rc == 0)
+        rc = chunk_file_read_table(s, fd, b0, nb, crcs);
     if (rc == 0)
         rc = new_crcs(s, fd, off, p, n, crcs);
     if (rc == 0)
@@ -182,6 +201,10 @@ int chunk_write(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t o
     int rc = entry_acquire_staged(s, id, version, &e);
     if (rc)
         return rc;
+    if (staged_flags(e, version) & CHUNK_VER_SEALED) {
+        entry_release(s, e); /* kept: it may still be committed or dropped */
+        return CAIRN_STALEVERSION;
+    }
     if (n > 0)
         rc = write_range(s, e, version, off, p, n);
     if (rc)
@@ -191,8 +214,10 @@ int chunk_write(struct chunk_store *s, uint64_t id, uint64_t version, uint64_t o
 }
 
 /* Makes a staged version durable in the given state: the header is rewritten
- * (into its other slot) when the length in the index or the state differ from
- * it, then the file is fdatasynced. *h: the header now current. */
+ * (into its other slot) when the length in the index, the state or the
+ * FLUSHED flag differ from it, then the file is fdatasynced: the header says
+ * FLUSHED only once it and every byte before it are on disk together.
+ * *h: the header now current. */
 static int sync_staged(struct chunk_store *s, struct chunk_entry *e, uint64_t version,
                        uint32_t state, struct chunk_hdr *h)
 {
@@ -201,9 +226,10 @@ static int sync_staged(struct chunk_store *s, struct chunk_entry *e, uint64_t ve
     if (rc)
         return rc;
     uint64_t length = e->staged[entry_staged_find(e, version)].length;
-    if (h->length != length || h->state != state) {
+    if (h->length != length || h->state != state || !(h->flags & CHUNK_HDR_FLUSHED)) {
         h->length = length;
         h->state = state;
+        h->flags |= CHUNK_HDR_FLUSHED;
         rc = chunk_file_write_hdr(s, fd, h);
     }
     if (rc == 0)
@@ -220,6 +246,10 @@ int chunk_flush(struct chunk_store *s, uint64_t id, uint64_t version)
     int rc = entry_acquire_staged(s, id, version, &e);
     if (rc)
         return rc;
+    if (staged_flags(e, version) & CHUNK_VER_SEALED) {
+        entry_release(s, e); /* a flush must never vouch for bytes sent before a restart */
+        return CAIRN_STALEVERSION;
+    }
     struct chunk_hdr h;
     rc = sync_staged(s, e, version, CHUNK_STATE_STAGED, &h);
     if (rc)
@@ -283,6 +313,14 @@ int chunk_commit(struct chunk_store *s, uint64_t id, uint64_t version)
         chunk_dir_path(s, id, dir);
         rc = rio_sync_dir(s->fs, dir);
     } else if (version < e->committed.version || entry_staged_find(e, version) < 0) {
+        rc = CAIRN_STALEVERSION;
+    } else if ((staged_flags(e, version) & (CHUNK_VER_SEALED | CHUNK_VER_FLUSHED)) ==
+               CHUNK_VER_SEALED) {
+        /* Written after its last flush, then a restart: its bytes are not the
+         * ones any writer was told are durable. Kept for its DROP; the metadata
+         * group re-replicates from a good copy. */
+        LOG_WARN(CHUNK_LOG, "chunk %016llx: commit of v%llu refused: not flushed before restart",
+                 (unsigned long long)id, (unsigned long long)version);
         rc = CAIRN_STALEVERSION;
     } else {
         rc = commit_staged(s, e, version);

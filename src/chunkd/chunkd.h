@@ -40,6 +40,9 @@
 struct chunkd_config {
     char data[CAIRN_PATH_MAX];
     char listen[CAIRN_NODE_ADDR_MAX + 1];
+    /* The address registered with the metadata leader (clients and other
+     * chunk servers dial it); empty = listen. A proxy's, in the nemesis tests. */
+    char advertise[CAIRN_NODE_ADDR_MAX + 1];
     char meta[CAIRN_RPC_ADDRS_MAX][CAIRN_MEMBER_ADDR_MAX + 1];
     uint32_t n_meta;
     char secret[CAIRN_PATH_MAX];
@@ -93,6 +96,8 @@ struct chunkd_info {
     uint64_t reports;         /* full reports delivered */
     uint64_t fwd_waits;       /* forwards that waited for room toward their peer */
     uint64_t dropped_refused; /* write pieces refused: their version was dropped */
+    uint64_t sealed_refused;  /* write pieces refused: their staged version was found at a
+                                 restart (sealed, docs/chunk-format.md) */
 };
 void chunkd_get_info(const struct chunkd *cd, struct chunkd_info *out);
 

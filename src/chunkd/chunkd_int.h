@@ -18,6 +18,7 @@
 
 #include "chunk/chunk.h"
 #include "chunkd/chunkd.h"
+#include "chunkd/fence.h"
 #include "common/buf.h"
 #include "common/hashmap.h"
 #include "rpc/rpc.h"
@@ -31,10 +32,6 @@
 #define CHUNKD_CALL_MS 30000u
 /* Bad versions remembered until a heartbeat carries them. */
 #define CHUNKD_BAD_MAX 4096u
-/* Chunks whose newest fencing token is remembered (8 bytes each plus the
- * map): the metadata refuses stale tokens too (CHUNK_ALLOC_FENCED); this is
- * the second line, for a holder whose lease ran out mid-write. */
-#define CHUNKD_FENCES_MAX 65536u
 /* CHUNK_WRITE requests one client connection may have waiting (server
  * side): with 1 MiB pieces this bounds the memory one writer pins. */
 #define CHUNKD_CONN_INFLIGHT 64u
@@ -150,8 +147,9 @@ struct chunkd {
     /* new chunks whose version 1 was dropped here (CHUNKD_DROPPED_MAX) */
     struct hmap dropped;
 
-    /* newest fencing token seen per chunk: chunk -> token */
-    struct hmap fences;
+    /* newest fencing token per chunk, durable (fence.h); used on the thread
+     * pool by write jobs */
+    struct fence_log *fences;
 
     /* the metadata link */
     struct rpc_client *meta;

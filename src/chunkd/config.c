@@ -27,6 +27,7 @@ enum chunkd_key {
     KEY_IO_THREADS,
     KEY_LOG_LEVEL,
     KEY_PID_FILE,
+    KEY_ADVERTISE,
     KEYS
 };
 
@@ -43,6 +44,7 @@ static const char *const key_names[KEYS] = {
     [KEY_IO_THREADS] = "io_threads",
     [KEY_LOG_LEVEL] = "log_level",
     [KEY_PID_FILE] = "pid_file",
+    [KEY_ADVERTISE] = "advertise",
 };
 
 static int fail(char *err, size_t err_len, const char *fmt, ...)
@@ -189,6 +191,11 @@ int chunkd_config_set(struct chunkd_config *c, const char *key, const char *v, c
         if (!addr_ok(v, CAIRN_NODE_ADDR_MAX))
             return fail(err, err_len, "listen: bad address \"%s\" (want host:port, port not 0)", v);
         rc = set_str(c->listen, sizeof c->listen, "listen", v, 0, err, err_len);
+        break;
+    case KEY_ADVERTISE:
+        if (!addr_ok(v, CAIRN_NODE_ADDR_MAX))
+            return fail(err, err_len, "advertise: bad address \"%s\" (want host:port)", v);
+        rc = set_str(c->advertise, sizeof c->advertise, "advertise", v, 0, err, err_len);
         break;
     case KEY_META:
         rc = parse_meta(c, v, err, err_len);

@@ -66,7 +66,7 @@ static void on_status(struct rpc_server *srv, struct rpc_req *req, const struct 
     chunk_usage(cd->store, &u);
     struct wire_chunk_status s = {
         .node = cd->node,
-        .addr = wb(cd->cfg.listen),
+        .addr = wb(cd->cfg.advertise[0] ? cd->cfg.advertise : cd->cfg.listen),
         .label = wb(cd->cfg.label),
         .registered = (uint8_t)(cd->accept_writes && cd->link == LINK_HEARTBEAT),
         .leader = wb(cd->leader),
@@ -145,9 +145,18 @@ static int store_open(struct chunkd *cd)
     }
     if (rep.quarantined)
         LOG_WARN(CHUNKD_SUBSYS, "%" PRIu64 " damaged chunk files quarantined", rep.quarantined);
+    if (rep.staged)
+        LOG_INFO(CHUNKD_SUBSYS,
+                 "%" PRIu64 " staged versions sealed (%" PRIu64 " not flushed: drop only)",
+                 rep.staged, rep.staged_unflushed);
     rc = chunkd_node_id_load(cd->cfg.data, &cd->node);
     if (rc)
         LOG_ERROR(CHUNKD_SUBSYS, "data directory %s: %s", cd->cfg.data, cairn_strerror(rc));
+    struct fence_open_stats fs;
+    if (rc == 0)
+        rc = fence_open(cd->cfg.data, CAIRN_CHUNKD_FENCES_MAX, &cd->fences, &fs);
+    if (rc == 0 && fs.chunks)
+        LOG_INFO(CHUNKD_SUBSYS, "fencing tokens of %" PRIu64 " chunks loaded", fs.chunks);
     return rc;
 }
 
@@ -199,7 +208,6 @@ int chunkd_new(const struct chunkd_config *cfg, struct chunkd **out)
         return CAIRN_ENOMEM;
     cd->cfg = *cfg;
     hmap_init(&cd->queues);
-    hmap_init(&cd->fences);
     hmap_init(&cd->cmds);
     hmap_init(&cd->known_bad);
     hmap_init(&cd->dropped);
@@ -269,7 +277,7 @@ void chunkd_free(struct chunkd *cd)
         free(v);
     hmap_free(&cd->cmds);
     hmap_free(&cd->queues);
-    hmap_free(&cd->fences);
+    fence_close(cd->fences);
     hmap_free(&cd->known_bad);
     hmap_free(&cd->dropped);
     free(cd->jobs_wait);

@@ -88,6 +88,7 @@ struct wop {
     int local_rc;
     int local_done;
     int refused; /* the version was dropped here: the job answers STALEVERSION */
+    int sealed;  /* refused: its staged version was found at a restart */
     int fwd_done;
     int32_t fwd[CAIRN_GOAL_MAX]; /* statuses of chain[0..n_chain) */
     /* while the forward waits for room in the peer's write queue */
@@ -150,6 +151,26 @@ int chunkd_ensure_staged(struct chunkd *cd, uint64_t chunk, uint64_t version, ui
     return rc == CAIRN_EEXIST ? 0 : rc;
 }
 
+/* Is (chunk, version) a staged version found at the last restart? Such a
+ * version takes no more pieces (chunk.h): a writer that goes on after the
+ * restart gets CAIRN_STALEVERSION and leaves this replica out of its chain
+ * (or aborts and writes again), never a flush acknowledged over bytes that
+ * were lost with the restart. *committable (may be NULL): 0 for a sealed
+ * version written after its last flush, which will refuse its COMMIT. */
+static int version_sealed(struct chunkd *cd, uint64_t chunk, uint64_t version, int *committable)
+{
+    struct chunk_info v[1 + CAIRN_CHUNK_STAGED_MAX];
+    size_t n;
+    chunk_stat(cd->store, chunk, v, &n);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].version == version) {
+            if (committable)
+                *committable = !v[i].staged || v[i].committable;
+            return v[i].staged && v[i].sealed;
+        }
+    return 0;
+}
+
 /* Bytes held (committed + staged), for the capacity override. */
 static uint64_t bytes_held(struct chunkd *cd)
 {
@@ -163,11 +184,17 @@ static void write_work(struct job *j)
     struct wop *w = j->arg;
     struct chunkd *cd = w->op.cd;
     const struct wire_chunk_write *m = &w->m;
-    if (w->refused) {
-        j->rc = CAIRN_STALEVERSION;
-        return;
+    /* A newer token is durable before this piece can be acknowledged, so a
+     * restart never lets an older holder back in. */
+    int rc = fence_admit(cd->fences, m->chunk, m->token);
+    if (rc == 0 && w->refused)
+        rc = CAIRN_STALEVERSION;
+    if (rc == 0)
+        rc = chunkd_ensure_staged(cd, m->chunk, m->version, m->base_version, m->base_length);
+    if (rc == 0 && version_sealed(cd, m->chunk, m->version, NULL)) {
+        w->sealed = 1; /* before the capacity check below, which would drop it */
+        rc = CAIRN_STALEVERSION;
     }
-    int rc = chunkd_ensure_staged(cd, m->chunk, m->version, m->base_version, m->base_length);
     if (rc == 0 && m->data.len && cd->cfg.capacity &&
         bytes_held(cd) + m->data.len > cd->cfg.capacity) {
         chunk_abort(cd->store, m->chunk, m->version); /* as a full disk: the staged copy goes */
@@ -208,7 +235,9 @@ static void write_after(struct job *j)
     w->local_done = 1;
     if (j->rc == CAIRN_ENOSPC) /* write_work removed the staged copy */
         chunkd_note_dropped(cd, w->m.chunk, w->m.version);
-    if (j->rc && j->rc != CAIRN_STALEVERSION)
+    if (w->sealed)
+        cd->counters.sealed_refused++;
+    if (j->rc && j->rc != CAIRN_STALEVERSION && j->rc != CAIRN_FENCED)
         LOG_WARN(CHUNKD_SUBSYS, "write chunk=%" PRIu64 " version=%" PRIu64 " off=%" PRIu64 ": %s",
                  w->m.chunk, w->m.version, w->m.offset, cairn_err_name(j->rc));
     cq_done(cd, &w->op);
@@ -395,23 +424,6 @@ static void forward(struct chunkd *cd, struct wop *w)
     }
 }
 
-/* The newest fencing token of a chunk only grows; an older one is refused. */
-static int fence_check(struct chunkd *cd, uint64_t chunk, uint64_t token)
-{
-    if (token == 0)
-        return 0;
-    uintptr_t seen = (uintptr_t)hmap_get(&cd->fences, chunk);
-    if (token < seen)
-        return CAIRN_FENCED;
-    if (!seen && hmap_len(&cd->fences) >= CHUNKD_FENCES_MAX) {
-        hmap_free(&cd->fences); /* forgetting only weakens the check for old chunks */
-        hmap_init(&cd->fences);
-    }
-    if (token > seen)
-        hmap_put(&cd->fences, chunk, (void *)(uintptr_t)token);
-    return 0;
-}
-
 static void on_write(struct rpc_server *srv, struct rpc_req *req, const struct rpc_msg *msg,
                      void *arg)
 {
@@ -437,7 +449,8 @@ static void on_write(struct rpc_server *srv, struct rpc_req *req, const struct r
     w->fwd_done = w->m.n_chain == 0;
     if (!w->fwd_done)
         forward(cd, w); /* before our own write: pipelining */
-    rc = cd->accept_writes ? fence_check(cd, w->m.chunk, w->m.token) : CAIRN_UNAVAILABLE;
+    /* The fencing token is checked by the job, in the chunk's order (fence.h). */
+    rc = cd->accept_writes ? 0 : CAIRN_UNAVAILABLE;
     if (rc) {
         w->local_rc = rc;
         w->local_done = 1;
@@ -468,9 +481,15 @@ static void read_work(struct job *j)
      * way): readers are only told about committed versions. The committed
      * name is looked up again after the staged one, so a read racing with
      * the commit's rename (either way round) finds the version it holds. */
-    if (j->rc == CAIRN_STALEVERSION && !(r->m.flags & WIRE_CHUNK_READ_STAGED))
-        j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len,
-                           CHUNK_READ_STAGED, &r->res);
+    int committable = 1;
+    if (j->rc == CAIRN_STALEVERSION && !(r->m.flags & WIRE_CHUNK_READ_STAGED)) {
+        /* Not a copy that would refuse its COMMIT (sealed, written after its
+         * last flush): its bytes are not the committed ones. */
+        version_sealed(r->cd, r->m.chunk, r->m.version, &committable);
+        if (committable)
+            j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len,
+                               CHUNK_READ_STAGED, &r->res);
+    }
     if (j->rc == CAIRN_STALEVERSION) /* the COMMIT ran between the reads */
         j->rc = chunk_read(r->cd->store, r->m.chunk, r->m.version, r->m.offset, p, r->m.len, 0,
                            &r->res);

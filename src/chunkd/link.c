@@ -233,9 +233,11 @@ static void register_send(struct chunkd *cd)
 {
     uint64_t cap, used;
     chunkd_usage(cd, &cap, &used);
+    /* Peers dial the advertised address (a proxy's in the nemesis tests). */
+    const char *addr = cd->cfg.advertise[0] ? cd->cfg.advertise : cd->cfg.listen;
     struct wire_chunk_register m = {
         .node = cd->node,
-        .addr = {(const uint8_t *)cd->cfg.listen, (uint32_t)strlen(cd->cfg.listen)},
+        .addr = {(const uint8_t *)addr, (uint32_t)strlen(addr)},
         .label = {(const uint8_t *)cd->cfg.label, (uint32_t)strlen(cd->cfg.label)},
         .capacity = cap,
         .used = used,

@@ -139,6 +139,21 @@ int cli_walk(const char *cmd, struct cairn *c, const char *path, cli_visit_fn fn
  * one malloc'd array of n pointers into the same block (free(*names)). */
 int cli_list_dir(struct cairn *c, const char *path, char ***names, size_t *n);
 
+/* The directory holding path's last component ("/a/b" -> "/a", "a" -> "/"). */
+const char *cli_dirname(const char *path, char *out, size_t len);
+
+/* --- util.c: compare-and-set (--if-version, docs/locks.md) ---------------------- */
+
+/* Parse the value of --if-version (s NULL: not given, *v = 0). CLI_OK, or
+ * CLI_USAGE with the message printed. */
+int cli_if_version(const char *cmd, const char *s, uint64_t *v);
+/* Report the error rc (a cairn_err) of a cairn_*_if call on `what`: a
+ * conflict as `cairn: CMD: WHAT: version conflict (now V)` with the version
+ * the inode the call checked has now (now_path, stat'ed through a final link
+ * if follow), anything else with its message. Returns the exit code. */
+int cli_cas_error(const char *cmd, struct cairn *c, const char *what, const char *now_path,
+                  int follow, int rc);
+
 /* --- util.c: output --------------------------------------------------------------- */
 
 /* "1.5 MiB" style (binary units) into buf. */

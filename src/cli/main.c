@@ -12,6 +12,7 @@
 
 #include "chunkd/chunkd.h"
 #include "cli/cli.h"
+#include "fuse/fuse_mount.h"
 #include "metad/metad.h"
 
 struct command {
@@ -77,6 +78,12 @@ static const char chunk_nodes_usage[] =
     "example:\n"
     "  cairn chunk-nodes --servers 10.0.0.1:7001 --secret /etc/cairn/secret\n";
 
+/* `cairn mount` (src/fuse) with the cairn-wide --cluster. */
+static int cli_mount(int argc, char **argv)
+{
+    return fuse_mount_main(argc, argv, cli_cluster_file());
+}
+
 static const struct command commands[] = {
     /* files and directories */
     {"put", cli_put, "copy local files or trees (-r) into cairn", cli_put_usage},
@@ -97,6 +104,7 @@ static const struct command commands[] = {
     {"txn", cli_txn, "apply a batch of operations atomically", cli_txn_usage},
     {"setxattr", cli_setxattr, "set an xattr (--if-version: compare-and-set)", cli_setxattr_usage},
     /* the cluster */
+    {"mount", cli_mount, "mount the cluster with FUSE (-f: foreground)", fuse_mount_usage},
     {"df", cli_df, "capacity and usage (--json)", cli_df_usage},
     {"status", cli_status, "cluster health: leader, servers, replication (--json)",
      cli_status_usage},

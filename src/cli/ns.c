@@ -32,6 +32,30 @@ static int start(const char *cmd, int argc, char **argv, const struct cli_opt *o
     return cli_connect(cmd, c);
 }
 
+/* The --if-version flag of a command (docs/locks.md): s is its text. */
+struct cas {
+    const char *s;
+    uint64_t v;
+};
+
+/* Parse --if-version and check it names one path and no tree: CLI_OK or
+ * CLI_USAGE (message printed). */
+static int cas_check(const char *cmd, struct cas *k, int n_paths, int recursive)
+{
+    int rc = cli_if_version(cmd, k->s, &k->v);
+    if (rc == CLI_OK && k->s && (n_paths != 1 || recursive))
+        rc = cli_usage_error(cmd, "--if-version takes one PATH and no -r/-R/-p");
+    return rc;
+}
+
+/* Report rc of a call made with --if-version (a cairn_err; now_path: the
+ * inode it checked) or without (a negative errno). */
+static int cas_fail(const char *cmd, struct cairn *c, const struct cas *k, const char *what,
+                    const char *now_path, int follow, int rc)
+{
+    return k->s ? cli_cas_error(cmd, c, what, now_path, follow, rc) : cli_error(cmd, what, rc);
+}
+
 static const char *type_name(uint32_t mode)
 {
     return S_ISDIR(mode) ? "dir" : S_ISLNK(mode) ? "symlink" : S_ISREG(mode) ? "file" : "other";
@@ -294,16 +318,20 @@ int cli_stat(int argc, char **argv)
  */
 
 const char cli_mkdir_usage[] =
-    "usage: cairn mkdir [-p] [-m MODE] PATH...\n"
+    "usage: cairn mkdir [-p] [-m MODE] [--if-version V] PATH...\n"
     "\n"
     "Make directories.\n"
     "\n"
-    "  -p        make missing parents too; no error if a directory exists\n"
-    "  -m MODE   permission bits in octal (default 0777 less the umask)\n"
+    "  -p                make missing parents too; no error if a directory exists\n"
+    "  -m MODE           permission bits in octal (default 0777 less the umask)\n"
+    "  --if-version V    only if the PARENT directory still has version V (as\n"
+    "                    `cairn stat` shows it: nobody changed its entries since);\n"
+    "                    else `version conflict (now V2)` and exit 1. One PATH, no -p\n"
     "\n"
     "examples:\n"
     "  cairn mkdir /projects\n"
-    "  cairn mkdir -p -m 0750 /projects/2026/reports\n";
+    "  cairn mkdir -p -m 0750 /projects/2026/reports\n"
+    "  cairn mkdir --if-version 12 /projects/new\n";
 
 static int parse_octal(const char *s, uint32_t *out)
 {
@@ -346,10 +374,15 @@ int cli_mkdir(int argc, char **argv)
 {
     int parents = 0;
     const char *mode_s = NULL;
-    const struct cli_opt opts[] = {{"parents", 'p', NULL, &parents}, {"mode", 'm', &mode_s, NULL}};
+    struct cas k = {0};
+    const struct cli_opt opts[] = {{"parents", 'p', NULL, &parents},
+                                   {"mode", 'm', &mode_s, NULL},
+                                   {"if-version", 0, &k.s, NULL}};
     char *pos[argc + 1];
     int n_pos;
     int code = cli_parse("mkdir", argc, argv, opts, N_OPTS(opts), pos, &n_pos);
+    if (code == CLI_OK && n_pos >= 1)
+        code = cas_check("mkdir", &k, n_pos, parents);
     if (code)
         return code;
     uint32_t mode = 0777;
@@ -362,8 +395,16 @@ int cli_mkdir(int argc, char **argv)
     if (code)
         return code;
     for (int i = 0; i < n_pos; i++) {
-        int rc = parents ? mkdir_parents(c, pos[i], mode) : cairn_mkdir(c, pos[i], mode);
-        if (rc == 0 && mode_s) /* explicit modes are not masked (as mkdir -m) */
+        int rc = parents ? mkdir_parents(c, pos[i], mode)
+                 : k.s   ? cairn_mkdir_if(c, pos[i], mode, k.v)
+                         : cairn_mkdir(c, pos[i], mode);
+        char dir[4096];
+        if (rc) {
+            cli_dirname(pos[i], dir, sizeof dir);
+            code = cli_worse(code, cas_fail("mkdir", c, &k, pos[i], dir, 1, rc));
+            continue;
+        }
+        if (mode_s) /* explicit modes are not masked (as mkdir -m) */
             rc = cairn_chmod(c, pos[i], mode);
         if (rc)
             code = cli_worse(code, cli_error("mkdir", pos[i], rc));
@@ -376,17 +417,21 @@ int cli_mkdir(int argc, char **argv)
  */
 
 const char cli_rm_usage[] =
-    "usage: cairn rm [-r] [-f] PATH...\n"
+    "usage: cairn rm [-r] [-f] [--if-version V] PATH...\n"
     "\n"
     "Remove files and links; with -r also directories and everything in them.\n"
     "The root directory is never removed.\n"
     "\n"
-    "  -r, -R   remove directories and their contents\n"
-    "  -f       ignore paths that do not exist\n"
+    "  -r, -R           remove directories and their contents\n"
+    "  -f               ignore paths that do not exist\n"
+    "  --if-version V   only if the file being removed (the link itself for a\n"
+    "                   link) still has version V (`cairn stat`); else `version\n"
+    "                   conflict (now V2)` and exit 1. One PATH, no -r\n"
     "\n"
     "examples:\n"
     "  cairn rm /tmp/old.log\n"
-    "  cairn rm -rf /scratch\n";
+    "  cairn rm -rf /scratch\n"
+    "  cairn rm --if-version 7 /queue/job-17\n";
 
 static int rm_visit(struct cairn *c, const char *path, const struct cairn_stat *st, int post,
                     void *arg)
@@ -398,7 +443,7 @@ static int rm_visit(struct cairn *c, const char *path, const struct cairn_stat *
     return rc && rc != -ENOENT ? cli_error("rm", path, rc) : CLI_OK;
 }
 
-static int rm_one(struct cairn *c, const char *path, int recursive, int force)
+static int rm_one(struct cairn *c, const char *path, int recursive, int force, const struct cas *k)
 {
     struct cairn_stat st;
     int rc = cairn_lstat(c, path, &st);
@@ -409,8 +454,8 @@ static int rm_one(struct cairn *c, const char *path, int recursive, int force)
         return CLI_FAIL;
     }
     if (!S_ISDIR(st.mode)) {
-        rc = cairn_unlink(c, path);
-        return rc && !(force && rc == -ENOENT) ? cli_error("rm", path, rc) : CLI_OK;
+        rc = k->s ? cairn_unlink_if(c, path, k->v) : cairn_unlink(c, path);
+        return rc && !(force && rc == -ENOENT) ? cas_fail("rm", c, k, path, path, 0, rc) : CLI_OK;
     }
     if (!recursive)
         return cli_error("rm", path, -EISDIR);
@@ -420,12 +465,17 @@ static int rm_one(struct cairn *c, const char *path, int recursive, int force)
 int cli_rm(int argc, char **argv)
 {
     int r = 0, rr = 0, f = 0;
-    const struct cli_opt opts[] = {
-        {"recursive", 'r', NULL, &r}, {NULL, 'R', NULL, &rr}, {"force", 'f', NULL, &f}};
+    struct cas k = {0};
+    const struct cli_opt opts[] = {{"recursive", 'r', NULL, &r},
+                                   {NULL, 'R', NULL, &rr},
+                                   {"force", 'f', NULL, &f},
+                                   {"if-version", 0, &k.s, NULL}};
     char *pos[argc + 1];
     int n_pos;
     struct cairn *c;
     int code = cli_parse("rm", argc, argv, opts, N_OPTS(opts), pos, &n_pos);
+    if (code == CLI_OK && n_pos >= 1)
+        code = cas_check("rm", &k, n_pos, r || rr);
     if (code)
         return code;
     if (n_pos < 1)
@@ -434,7 +484,7 @@ int cli_rm(int argc, char **argv)
     if (code)
         return code;
     for (int i = 0; i < n_pos; i++)
-        code = cli_worse(code, rm_one(c, pos[i], r || rr, f));
+        code = cli_worse(code, rm_one(c, pos[i], r || rr, f, &k));
     cairn_disconnect(c);
     return code;
 }
@@ -443,17 +493,21 @@ int cli_rm(int argc, char **argv)
  */
 
 const char cli_mv_usage[] =
-    "usage: cairn mv [-n] SOURCE DEST\n"
+    "usage: cairn mv [-n] [--if-version V] SOURCE DEST\n"
     "       cairn mv [-n] SOURCE... DIRECTORY\n"
     "\n"
     "Rename SOURCE to DEST, replacing a DEST that is a file (or an empty\n"
     "directory); or move each SOURCE into DIRECTORY. One atomic rename each.\n"
     "\n"
-    "  -n   never replace an existing target (fails with \"File exists\")\n"
+    "  -n               never replace an existing target (fails with \"File exists\")\n"
+    "  --if-version V   only if SOURCE (the inode being moved, not a DEST it would\n"
+    "                   replace) still has version V (`cairn stat`); else `version\n"
+    "                   conflict (now V2)` and exit 1. One SOURCE\n"
     "\n"
     "examples:\n"
     "  cairn mv /a.txt /b.txt\n"
-    "  cairn mv /a.txt /b.txt /archive/\n";
+    "  cairn mv /a.txt /b.txt /archive/\n"
+    "  cairn mv --if-version 9 /inbox/msg /done/msg\n";
 
 /* DEST, or DEST/basename(src) when DEST is a directory. */
 static int target_in(struct cairn *c, const char *src, const char *dest, int many, char *out,
@@ -474,36 +528,49 @@ static int target_in(struct cairn *c, const char *src, const char *dest, int man
 int cli_mv(int argc, char **argv)
 {
     int noreplace = 0;
-    const struct cli_opt opts[] = {{"no-clobber", 'n', NULL, &noreplace}};
+    struct cas k = {0};
+    const struct cli_opt opts[] = {{"no-clobber", 'n', NULL, &noreplace},
+                                   {"if-version", 0, &k.s, NULL}};
     char *pos[argc + 1];
     int n_pos;
     struct cairn *c;
-    int code = start("mv", argc, argv, opts, N_OPTS(opts), pos, &n_pos, 2, &c);
+    int code = cli_parse("mv", argc, argv, opts, N_OPTS(opts), pos, &n_pos);
+    if (code == CLI_OK && n_pos >= 2)
+        code = cas_check("mv", &k, n_pos - 1, 0);
+    if (code == CLI_OK)
+        code = n_pos < 2 ? cli_usage_error("mv", "missing operand") : cli_connect("mv", &c);
     if (code)
         return code;
     const char *dest = pos[n_pos - 1];
     for (int i = 0; i < n_pos - 1; i++) {
         char to[4096];
         int rc = target_in(c, pos[i], dest, n_pos > 2, to, sizeof to);
+        unsigned flags = noreplace ? CAIRN_RENAME_NOREPLACE : 0;
         if (rc == 0)
-            rc = cairn_rename2(c, pos[i], to, noreplace ? CAIRN_RENAME_NOREPLACE : 0);
+            rc = k.s ? cairn_rename_if(c, pos[i], to, flags, k.v)
+                     : cairn_rename2(c, pos[i], to, flags);
         if (rc)
             code =
-                cli_worse(code, cli_error("mv", rc == -ENOTDIR && n_pos > 2 ? dest : pos[i], rc));
+                cli_worse(code, cas_fail("mv", c, &k, rc == -ENOTDIR && n_pos > 2 ? dest : pos[i],
+                                         pos[i], 0, rc));
     }
     cairn_disconnect(c);
     return code;
 }
 
 const char cli_ln_usage[] =
-    "usage: cairn ln [-s] TARGET LINK\n"
-    "       cairn ln [-s] TARGET DIRECTORY\n"
+    "usage: cairn ln [-s] [--if-version V] TARGET LINK\n"
+    "       cairn ln [-s] [--if-version V] TARGET DIRECTORY\n"
     "\n"
     "Make a hard link LINK to the file TARGET, or with -s a symbolic link LINK\n"
     "whose content is TARGET (any text; resolved when the link is used). With a\n"
     "DIRECTORY, the link is made in it under TARGET's last name.\n"
     "\n"
-    "  -s   symbolic link\n"
+    "  -s               symbolic link\n"
+    "  --if-version V   only if TARGET (whose link count changes) still has\n"
+    "                   version V (`cairn stat`); with -s, the directory that\n"
+    "                   gets LINK (TARGET is only text); else `version conflict\n"
+    "                   (now V2)` and exit 1\n"
     "\n"
     "examples:\n"
     "  cairn ln /data/v2.bin /data/current.bin\n"
@@ -512,11 +579,16 @@ const char cli_ln_usage[] =
 int cli_ln(int argc, char **argv)
 {
     int sym = 0;
-    const struct cli_opt opts[] = {{"symbolic", 's', NULL, &sym}};
+    struct cas k = {0};
+    const struct cli_opt opts[] = {{"symbolic", 's', NULL, &sym}, {"if-version", 0, &k.s, NULL}};
     char *pos[argc + 1];
     int n_pos;
     struct cairn *c;
-    int code = start("ln", argc, argv, opts, N_OPTS(opts), pos, &n_pos, 2, &c);
+    int code = cli_parse("ln", argc, argv, opts, N_OPTS(opts), pos, &n_pos);
+    if (code == CLI_OK)
+        code = cas_check("ln", &k, 1, 0);
+    if (code == CLI_OK)
+        code = n_pos < 2 ? cli_usage_error("ln", "missing operand") : cli_connect("ln", &c);
     if (code)
         return code;
     if (n_pos != 2) {
@@ -525,10 +597,14 @@ int cli_ln(int argc, char **argv)
     }
     char to[4096];
     int rc = target_in(c, pos[0], pos[1], 0, to, sizeof to);
-    if (rc == 0)
+    if (rc == 0 && k.s)
+        rc = sym ? cairn_symlink_if(c, pos[0], to, k.v) : cairn_link_if(c, pos[0], to, k.v);
+    else if (rc == 0)
         rc = sym ? cairn_symlink(c, pos[0], to) : cairn_link(c, pos[0], to);
+    char dir[4096];
     if (rc)
-        code = cli_error("ln", rc == -EEXIST ? to : pos[0], rc);
+        code = cas_fail("ln", c, &k, rc == -EEXIST ? to : pos[0],
+                        sym ? cli_dirname(to, dir, sizeof dir) : pos[0], sym, rc);
     cairn_disconnect(c);
     return code;
 }
@@ -537,12 +613,15 @@ int cli_ln(int argc, char **argv)
  */
 
 const char cli_chmod_usage[] =
-    "usage: cairn chmod [-R] MODE PATH...\n"
+    "usage: cairn chmod [-R] [--if-version V] MODE PATH...\n"
     "\n"
     "Change permission bits. MODE is octal (0644) or symbolic as chmod(1):\n"
     "[ugoa]*[+-=][rwxXst]*, several separated by commas (u+x,go-w).\n"
     "\n"
-    "  -R   also everything under directories (links are not followed)\n"
+    "  -R               also everything under directories (links are not followed)\n"
+    "  --if-version V   only if the inode PATH names (through a final link) still\n"
+    "                   has version V (`cairn stat -L`); else `version conflict\n"
+    "                   (now V2)` and exit 1. One PATH, no -R\n"
     "\n"
     "examples:\n"
     "  cairn chmod 0640 /secrets/key\n"
@@ -599,22 +678,29 @@ static int mode_apply(const char *spec, uint32_t cur, int is_dir, uint32_t *out)
     return 0;
 }
 
+struct chmod_arg {
+    const char *spec;
+    struct cas k;
+};
+
 static int chmod_visit(struct cairn *c, const char *path, const struct cairn_stat *st, int post,
                        void *arg)
 {
+    const struct chmod_arg *a = arg;
     if (post || S_ISLNK(st->mode))
         return CLI_OK;
     uint32_t mode;
-    if (mode_apply(arg, st->mode, S_ISDIR(st->mode), &mode) != 0)
-        return cli_usage_error("chmod", "bad mode \"%s\"", (const char *)arg);
-    int rc = cairn_chmod(c, path, mode);
-    return rc ? cli_error("chmod", path, rc) : CLI_OK;
+    if (mode_apply(a->spec, st->mode, S_ISDIR(st->mode), &mode) != 0)
+        return cli_usage_error("chmod", "bad mode \"%s\"", a->spec);
+    int rc = a->k.s ? cairn_chmod_if(c, path, mode, a->k.v) : cairn_chmod(c, path, mode);
+    return rc ? cas_fail("chmod", c, &a->k, path, path, 1, rc) : CLI_OK;
 }
 
 int cli_chmod(int argc, char **argv)
 {
     int rec = 0;
-    const struct cli_opt opts[] = {{"recursive", 'R', NULL, &rec}};
+    struct chmod_arg a = {0};
+    const struct cli_opt opts[] = {{"recursive", 'R', NULL, &rec}, {"if-version", 0, &a.k.s, NULL}};
     char *pos[argc + 1];
     int n_pos;
     int code = cli_parse("chmod", argc, argv, opts, N_OPTS(opts), pos, &n_pos);
@@ -623,6 +709,9 @@ int cli_chmod(int argc, char **argv)
     uint32_t probe;
     if (n_pos < 2)
         return cli_usage_error("chmod", "missing operand");
+    if ((code = cas_check("chmod", &a.k, n_pos - 1, rec)) != 0)
+        return code;
+    a.spec = pos[0];
     if (mode_apply(pos[0], 0, 0, &probe) != 0)
         return cli_usage_error("chmod", "bad mode \"%s\"", pos[0]);
     struct cairn *c;
@@ -635,22 +724,26 @@ int cli_chmod(int argc, char **argv)
         if (rc)
             code = cli_worse(code, cli_error("chmod", pos[i], rc));
         else if (rec && S_ISDIR(st.mode))
-            code = cli_worse(code, cli_walk("chmod", c, pos[i], chmod_visit, pos[0]));
+            code = cli_worse(code, cli_walk("chmod", c, pos[i], chmod_visit, &a));
         else
-            code = cli_worse(code, chmod_visit(c, pos[i], &st, 0, pos[0]));
+            code = cli_worse(code, chmod_visit(c, pos[i], &st, 0, &a));
     }
     cairn_disconnect(c);
     return code;
 }
 
 const char cli_chown_usage[] =
-    "usage: cairn chown [-R] OWNER[:GROUP] PATH...\n"
-    "       cairn chown [-R] :GROUP PATH...\n"
+    "usage: cairn chown [-R] [--if-version V] OWNER[:GROUP] PATH...\n"
+    "       cairn chown [-R] [--if-version V] :GROUP PATH...\n"
     "\n"
     "Change the owner and/or group (names of this machine or numbers). Only root\n"
     "may change the owner; an owner may change the group to one of its groups.\n"
     "\n"
-    "  -R   also everything under directories (links themselves are changed)\n"
+    "  -R               also everything under directories (links themselves are\n"
+    "                   changed)\n"
+    "  --if-version V   only if the inode PATH names (through a final link) still\n"
+    "                   has version V (`cairn stat -L`); else `version conflict\n"
+    "                   (now V2)` and exit 1. One PATH, no -R\n"
     "\n"
     "examples:\n"
     "  cairn chown alice /home/alice\n"
@@ -694,7 +787,8 @@ static int chown_visit(struct cairn *c, const char *path, const struct cairn_sta
 int cli_chown(int argc, char **argv)
 {
     int rec = 0;
-    const struct cli_opt opts[] = {{"recursive", 'R', NULL, &rec}};
+    struct cas k = {0};
+    const struct cli_opt opts[] = {{"recursive", 'R', NULL, &rec}, {"if-version", 0, &k.s, NULL}};
     char *pos[argc + 1];
     int n_pos;
     int code = cli_parse("chown", argc, argv, opts, N_OPTS(opts), pos, &n_pos);
@@ -702,6 +796,8 @@ int cli_chown(int argc, char **argv)
         return code;
     if (n_pos < 2)
         return cli_usage_error("chown", "missing operand");
+    if ((code = cas_check("chown", &k, n_pos - 1, rec)) != 0)
+        return code;
     struct owner o = {UINT32_MAX, UINT32_MAX};
     char spec[256];
     snprintf(spec, sizeof spec, "%s", pos[0]);
@@ -720,22 +816,26 @@ int cli_chown(int argc, char **argv)
             code = cli_worse(code, cli_walk("chown", c, pos[i], chown_visit, &o));
             continue;
         }
-        int rc = cairn_chown(c, pos[i], o.uid, o.gid);
+        int rc = k.s ? cairn_chown_if(c, pos[i], o.uid, o.gid, k.v)
+                     : cairn_chown(c, pos[i], o.uid, o.gid);
         if (rc)
-            code = cli_worse(code, cli_error("chown", pos[i], rc));
+            code = cli_worse(code, cas_fail("chown", c, &k, pos[i], pos[i], 1, rc));
     }
     cairn_disconnect(c);
     return code;
 }
 
 const char cli_truncate_usage[] =
-    "usage: cairn truncate [-c] -s SIZE PATH...\n"
+    "usage: cairn truncate [-c] [--if-version V] -s SIZE PATH...\n"
     "\n"
     "Set the size of files: cut, or extend with zeros (a hole: no space used).\n"
     "A missing file is created empty first unless -c.\n"
     "\n"
     "  -s SIZE   bytes, or with a suffix K, M, G, T (powers of 1024): 10M\n"
-    "  -c        do not create missing files\n"
+    "  -c               do not create missing files\n"
+    "  --if-version V   only if the file still has version V (`cairn stat -L`);\n"
+    "                   else `version conflict (now V2)` and exit 1. One PATH,\n"
+    "                   never created\n"
     "\n"
     "examples:\n"
     "  cairn truncate -s 0 /logs/app.log\n"
@@ -745,11 +845,15 @@ int cli_truncate(int argc, char **argv)
 {
     int no_create = 0;
     const char *size_s = NULL;
+    struct cas k = {0};
     const struct cli_opt opts[] = {{"size", 's', &size_s, NULL},
-                                   {"no-create", 'c', NULL, &no_create}};
+                                   {"no-create", 'c', NULL, &no_create},
+                                   {"if-version", 0, &k.s, NULL}};
     char *pos[argc + 1];
     int n_pos;
     int code = cli_parse("truncate", argc, argv, opts, N_OPTS(opts), pos, &n_pos);
+    if (code == CLI_OK && n_pos >= 1)
+        code = cas_check("truncate", &k, n_pos, 0);
     if (code)
         return code;
     uint64_t size;
@@ -762,8 +866,8 @@ int cli_truncate(int argc, char **argv)
     if (code)
         return code;
     for (int i = 0; i < n_pos; i++) {
-        int rc = cairn_truncate(c, pos[i], size);
-        if (rc == -ENOENT && !no_create) {
+        int rc = k.s ? cairn_truncate_if(c, pos[i], size, k.v) : cairn_truncate(c, pos[i], size);
+        if (rc == -ENOENT && !no_create && !k.s) {
             struct cairn_file *f;
             rc = cairn_open(c, pos[i], O_WRONLY | O_CREAT, 0666, &f);
             if (rc == 0)
@@ -772,7 +876,7 @@ int cli_truncate(int argc, char **argv)
                 rc = cairn_truncate(c, pos[i], size);
         }
         if (rc)
-            code = cli_worse(code, cli_error("truncate", pos[i], rc));
+            code = cli_worse(code, cas_fail("truncate", c, &k, pos[i], pos[i], 1, rc));
     }
     cairn_disconnect(c);
     return code;
@@ -782,14 +886,17 @@ int cli_truncate(int argc, char **argv)
  */
 
 const char cli_setgoal_usage[] =
-    "usage: cairn setgoal [-r] GOAL PATH...\n"
+    "usage: cairn setgoal [-r] [--if-version V] GOAL PATH...\n"
     "\n"
     "Set the replication goal (copies of each chunk, 1..9) of files and\n"
     "directories; files created later in a directory inherit its goal. The\n"
     "metadata leader brings existing chunks to the new goal in the background\n"
     "(see `cairn status` / `cairn fsck`).\n"
     "\n"
-    "  -r   also everything under directories\n"
+    "  -r               also everything under directories\n"
+    "  --if-version V   only if the inode PATH names (through a final link) still\n"
+    "                   has version V (`cairn stat -L`); else `version conflict\n"
+    "                   (now V2)` and exit 1. One PATH, no -r\n"
     "\n"
     "examples:\n"
     "  cairn setgoal 3 /important\n"
@@ -807,10 +914,13 @@ static int setgoal_visit(struct cairn *c, const char *path, const struct cairn_s
 int cli_setgoal(int argc, char **argv)
 {
     int rec = 0;
-    const struct cli_opt opts[] = {{"recursive", 'r', NULL, &rec}};
+    struct cas k = {0};
+    const struct cli_opt opts[] = {{"recursive", 'r', NULL, &rec}, {"if-version", 0, &k.s, NULL}};
     char *pos[argc + 1];
     int n_pos;
     int code = cli_parse("setgoal", argc, argv, opts, N_OPTS(opts), pos, &n_pos);
+    if (code == CLI_OK && n_pos >= 2)
+        code = cas_check("setgoal", &k, n_pos - 1, rec);
     if (code)
         return code;
     char *end;
@@ -829,9 +939,9 @@ int cli_setgoal(int argc, char **argv)
             code = cli_worse(code, cli_walk("setgoal", c, pos[i], setgoal_visit, &g));
             continue;
         }
-        int rc = cairn_setgoal(c, pos[i], g);
+        int rc = k.s ? cairn_setgoal_if(c, pos[i], g, k.v) : cairn_setgoal(c, pos[i], g);
         if (rc)
-            code = cli_worse(code, cli_error("setgoal", pos[i], rc));
+            code = cli_worse(code, cas_fail("setgoal", c, &k, pos[i], pos[i], 1, rc));
     }
     cairn_disconnect(c);
     return code;

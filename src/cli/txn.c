@@ -46,7 +46,11 @@ const char cli_setxattr_usage[] =
     "usage: cairn setxattr PATH NAME VALUE [--if-version V]\n"
     "\n"
     "Set an extended attribute. With --if-version, only if PATH's version is\n"
-    "still V (compare-and-set); otherwise exit 1 with \"version conflict\".\n";
+    "still V (compare-and-set, V from `cairn stat -L`); otherwise exit 1 with\n"
+    "\"version conflict (now V2)\".\n"
+    "\n"
+    "example:\n"
+    "  cairn setxattr /cfg user.owner alice --if-version 4\n";
 
 /* Split line into at most max blank-separated words (in place). */
 static int split(char *line, char **w, int max)
@@ -194,18 +198,17 @@ int cli_setxattr(int argc, char **argv)
         return code;
     if (n_pos != 3)
         return cli_usage_error("setxattr", "need PATH NAME VALUE");
-    char *end = NULL;
-    unsigned long long v = ifv ? strtoull(ifv, &end, 10) : 0;
-    if (ifv && (!*ifv || *end))
-        return cli_usage_error("setxattr", "bad --if-version \"%s\"", ifv);
+    uint64_t v;
+    if ((code = cli_if_version("setxattr", ifv, &v)) != 0)
+        return code;
     struct cairn *c;
     if ((code = cli_connect("setxattr", &c)) != 0)
         return code;
     int rc = ifv ? cairn_setxattr_if(c, pos[0], pos[1], pos[2], strlen(pos[2]), 0, v)
                  : cairn_setxattr(c, pos[0], pos[1], pos[2], strlen(pos[2]), 0);
     if (rc)
-        fprintf(stderr, "cairn: setxattr: %s: %s\n", pos[0],
-                ifv ? cairn_strerror(rc) : strerror(-rc));
+        code = ifv ? cli_cas_error("setxattr", c, pos[0], pos[0], 1, rc)
+                   : cli_error("setxattr", pos[0], rc);
     cairn_disconnect(c);
-    return rc ? CLI_FAIL : CLI_OK;
+    return code;
 }

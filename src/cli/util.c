@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cairn_errors.h"
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/time.h"
@@ -451,6 +452,51 @@ const char *cli_basename(const char *path, char *out, size_t len)
     else
         snprintf(out, len, "%.*s", (int)(n - b), path + b);
     return out;
+}
+
+const char *cli_dirname(const char *path, char *out, size_t len)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    while (n > 0 && path[n - 1] != '/')
+        n--;
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    snprintf(out, len, "%.*s", (int)(n ? n : 1), n ? path : "/");
+    return out;
+}
+
+/* --- compare-and-set ------------------------------------------------------------------ */
+
+int cli_if_version(const char *cmd, const char *s, uint64_t *v)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = s ? strtoull(s, &end, 10) : 0;
+    if (s && (!*s || *s == '-' || *end || errno))
+        return cli_usage_error(cmd, "bad --if-version \"%s\" (a version from `cairn stat`)", s);
+    *v = x;
+    return CLI_OK;
+}
+
+int cli_cas_error(const char *cmd, struct cairn *c, const char *what, const char *now_path,
+                  int follow, int rc)
+{
+    if (rc == CAIRN_CONFLICT && now_path) {
+        struct cairn_stat st;
+        int src = follow ? cairn_stat(c, now_path, &st) : cairn_lstat(c, now_path, &st);
+        if (src == 0) {
+            fprintf(stderr, "cairn: %s: %s: version conflict (now %" PRIu64 ")\n", cmd, what,
+                    st.version);
+            return CLI_FAIL;
+        }
+    }
+    int e = cairn_err_to_errno(rc);
+    if (rc == -e)
+        return cli_error(cmd, what, rc); /* a POSIX code: strerror's words */
+    fprintf(stderr, "cairn: %s: %s: %s\n", cmd, what, cairn_strerror(rc));
+    return e == ETIMEDOUT ? CLI_UNREACHABLE : CLI_FAIL;
 }
 
 static int cmp_names(const void *a, const void *b)

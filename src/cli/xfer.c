@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cairn_errors.h"
 #include "cli/cli.h"
 
 #define N_OPTS(o) (sizeof(o) / sizeof((o)[0]))
@@ -27,6 +28,9 @@ struct xfer {
     const char *cmd;
     struct cairn *c;
     int recursive;
+    const char *ifv_s; /* put --if-version */
+    uint64_t ifv;
+    uint64_t fence; /* put --fence / $CAIRN_FENCING_TOKEN; 0 = none */
     uint8_t *buf;
     struct cli_progress bar;
 };
@@ -62,7 +66,8 @@ static uint64_t local_size(const char *path, int recursive)
 /* --- put -------------------------------------------------------------------------------------- */
 
 const char cli_put_usage[] =
-    "usage: cairn put [-r] LOCAL... DEST\n"
+    "usage: cairn put [-r] [--fence TOKEN] LOCAL... DEST\n"
+    "       cairn put [--fence TOKEN] [--if-version V] LOCAL|- FILE\n"
     "       cairn put - DEST                 (standard input)\n"
     "\n"
     "Copy local files into cairn. DEST is the new file's path, or an existing\n"
@@ -71,11 +76,22 @@ const char cli_put_usage[] =
     "holes of sparse files stay holes. Each file is committed (durable on its\n"
     "replicas and visible to every client) before the next one starts.\n"
     "\n"
-    "  -r   copy directories and everything in them (links are copied as links;\n"
-    "       devices, fifos and sockets are skipped)\n"
+    "  -r               copy directories and everything in them (links are copied\n"
+    "                   as links; devices, fifos and sockets are skipped)\n"
+    "  --fence TOKEN    fenced writes (docs/locks.md): every chunk allocation and\n"
+    "                   chunk write carries TOKEN, a lock's fencing token, and is\n"
+    "                   refused (`stale fencing token`, exit 1) once the file saw\n"
+    "                   a newer one. Default: $CAIRN_FENCING_TOKEN, which `cairn\n"
+    "                   lock NAME -- ...` sets. The old bytes are cut only after\n"
+    "                   the new ones are in, so a put refused at its first write\n"
+    "                   leaves the file as it was (a file it created stays, empty)\n"
+    "  --if-version V   overwrite FILE only if it still has version V (`cairn stat\n"
+    "                   -L`): checked by the truncation that starts the overwrite;\n"
+    "                   else `version conflict (now V2)`, exit 1. One LOCAL, no -r\n"
     "\n"
     "examples:\n"
     "  cairn put notes.txt /docs/notes.txt\n"
+    "  cairn lock report -- cairn put report.pdf /shared/report.pdf\n"
     "  cairn put -r ./src /projects/        (makes /projects/src)\n"
     "  tar c dir | cairn put - /backups/dir.tar\n";
 
@@ -145,19 +161,32 @@ static int put_file(struct xfer *x, const char *src, const char *dst, const stru
     if (fd < 0)
         return cli_error(x->cmd, src, -errno);
     struct cairn_file *f;
-    int rc = cairn_open(x->c, dst, O_WRONLY | O_CREAT | O_TRUNC, st->st_mode & 07777u, &f);
+    /* --if-version: the truncation that starts the overwrite is the check.
+     * Fenced: no O_TRUNC, the size is set once the bytes are in. */
+    int rc = x->ifv_s ? cairn_truncate_if(x->c, dst, 0, x->ifv) : 0;
+    int oflags = O_WRONLY | O_CREAT | (x->fence || x->ifv_s ? 0 : O_TRUNC);
+    if (rc == 0)
+        rc = cairn_open(x->c, dst, oflags, st->st_mode & 07777u, &f);
+    if (rc == 0 && x->fence && (rc = cairn_file_set_fence(f, x->fence)) != 0)
+        cairn_close(f);
     if (rc) {
         if (fd != STDIN_FILENO)
             close(fd);
-        return cli_error(x->cmd, dst, rc);
+        return x->ifv_s ? cli_cas_error(x->cmd, x->c, dst, dst, 1, rc) : cli_error(x->cmd, dst, rc);
     }
     int code = S_ISREG(st->st_mode) ? put_data(x, fd, st->st_size, f, src) : put_stream(x, fd, f);
-    /* A sparse tail: the size says where the file ends. */
-    if (code == CLI_OK && S_ISREG(st->st_mode))
-        code = cairn_ftruncate(f, (uint64_t)st->st_size);
+    /* A sparse tail (or a longer old file not truncated at open): the size
+     * says where the file ends. */
+    if (code == CLI_OK && (S_ISREG(st->st_mode) || oflags != (O_WRONLY | O_CREAT | O_TRUNC))) {
+        int64_t end = S_ISREG(st->st_mode) ? (int64_t)st->st_size : cairn_lseek(f, 0, SEEK_CUR);
+        code = end < 0 ? (int)end : cairn_ftruncate(f, (uint64_t)end);
+    }
+    int ferr = cairn_file_error(f);
     int crc = cairn_close(f);
     if (fd != STDIN_FILENO)
         close(fd);
+    if (ferr == CAIRN_FENCED)
+        return cli_cas_error(x->cmd, x->c, dst, NULL, 0, ferr);
     if (code < 0)
         return cli_error(x->cmd, dst, code);
     if (crc)
@@ -250,11 +279,32 @@ static int remote_target(struct xfer *x, const char *src, const char *dest, int 
     return snprintf(out, len, "%s", dest) < (int)len ? 0 : -ENAMETOOLONG;
 }
 
+/* --fence (else $CAIRN_FENCING_TOKEN) and --if-version: CLI_OK or CLI_USAGE. */
+static int put_flags(struct xfer *x, const char *fence_s, int n_pos)
+{
+    const char *env = getenv("CAIRN_FENCING_TOKEN");
+    const char *s = fence_s ? fence_s : env && *env ? env : NULL;
+    char *end = NULL;
+    errno = 0;
+    x->fence = s ? strtoull(s, &end, 10) : 0;
+    if (s && (!*s || *s == '-' || *end || errno || x->fence == 0))
+        return cli_usage_error("put", "bad fencing token \"%s\"%s", s,
+                               fence_s ? "" : " (from $CAIRN_FENCING_TOKEN)");
+    int code = cli_if_version("put", x->ifv_s, &x->ifv);
+    if (code == CLI_OK && x->ifv_s && (n_pos != 2 || x->recursive))
+        code = cli_usage_error("put", "--if-version takes one LOCAL and no -r");
+    return code;
+}
+
 int cli_put(int argc, char **argv)
 {
     struct xfer x = {.cmd = "put"};
     int rr = 0;
-    const struct cli_opt opts[] = {{"recursive", 'r', NULL, &x.recursive}, {NULL, 'R', NULL, &rr}};
+    const char *fence_s = NULL;
+    const struct cli_opt opts[] = {{"recursive", 'r', NULL, &x.recursive},
+                                   {NULL, 'R', NULL, &rr},
+                                   {"fence", 0, &fence_s, NULL},
+                                   {"if-version", 0, &x.ifv_s, NULL}};
     char *pos[argc + 1];
     int n_pos;
     int code = cli_parse("put", argc, argv, opts, N_OPTS(opts), pos, &n_pos);
@@ -263,6 +313,8 @@ int cli_put(int argc, char **argv)
     x.recursive |= rr;
     if (n_pos < 2)
         return cli_usage_error("put", "expected LOCAL... DEST");
+    if ((code = put_flags(&x, fence_s, n_pos)) != 0)
+        return code;
     x.buf = malloc(XFER_BUF);
     if (!x.buf)
         return cli_error("put", NULL, -ENOMEM);

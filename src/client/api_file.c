@@ -313,3 +313,21 @@ int cairn_ftruncate(struct cairn_file *f, uint64_t size)
     pthread_mutex_unlock(&c->mu);
     return api_errno(rc);
 }
+
+/* --- fencing (include/cairn_lock.h) ------------------------------------------------------ */
+
+int cairn_file_set_fence(struct cairn_file *f, uint64_t token)
+{
+    pthread_mutex_lock(&f->c->mu);
+    int rc = datafile_set_fence(f->df, token);
+    pthread_mutex_unlock(&f->c->mu);
+    return rc;
+}
+
+int cairn_file_error(struct cairn_file *f)
+{
+    pthread_mutex_lock(&f->c->mu);
+    int rc = datafile_error(f->df);
+    pthread_mutex_unlock(&f->c->mu);
+    return rc;
+}

@@ -66,6 +66,12 @@ int api_mutate(struct cairn *c);
 /* As api_query / api_mutate, then decode an ATTR reply body into out. */
 int api_query_attr(struct cairn *c, struct meta_attr *out);
 int api_mutate_attr(struct cairn *c, struct meta_attr *out);
+/* As api_mutate; with if_version (not NULL) the command is wrapped in
+ * COND(ino, *if_version) first: it applies only while inode ino still has
+ * that version (else CAIRN_CONFLICT; CAIRN_ENOENT when ino is gone). The
+ * reply is the inner command's. Every compare-and-set call (the *_if forms
+ * of include/cairn_lock.h) goes through here (api_ns.c). */
+int api_mutate_if(struct cairn *c, uint64_t ino, const uint64_t *if_version);
 
 int api_getattr(struct cairn *c, uint64_t ino, struct meta_attr *out);
 int api_lookup(struct cairn *c, uint64_t parent, const char *name, struct meta_attr *out);

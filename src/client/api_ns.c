@@ -45,7 +45,39 @@ static int slash_name_error(struct cairn *c, const struct api_where *w)
     return rc == 0 ? CAIRN_EEXIST : rc;
 }
 
-static int do_mkdir(struct cairn *c, const char *path, uint32_t mode)
+int api_mutate_if(struct cairn *c, uint64_t ino, const uint64_t *if_version)
+{
+    if (!if_version)
+        return api_mutate(c);
+    struct cairn_buf inner;
+    buf_init(&inner, CAIRN_FRAME_PAYLOAD_MAX);
+    int rc = buf_append(&inner, c->cmd.data, c->cmd.len);
+    struct meta_hdr h;
+    api_hdr(c, &h);
+    buf_reset(&c->cmd);
+    if (rc == 0)
+        rc = meta_cmd_cond(&c->cmd, &h, ino, *if_version, inner.data, inner.len);
+    buf_free(&inner);
+    return rc ? rc : api_mutate(c);
+}
+
+/* The inode a name of directory parent binds now: the one a conditional
+ * unlink, rmdir or rename checks (its version changes with every change of
+ * its names, so the condition also fails if the name was rebound since). */
+static int victim_ino(struct cairn *c, const struct api_where *w, const uint64_t *ifv,
+                      uint64_t *ino)
+{
+    struct meta_attr a;
+    *ino = 0;
+    if (!ifv)
+        return 0;
+    int rc = api_lookup(c, w->parent, w->name, &a);
+    *ino = a.ino;
+    return rc;
+}
+
+/* The *_if calls below take if_version as a pointer: NULL = unconditional. */
+static int do_mkdir(struct cairn *c, const char *path, uint32_t mode, const uint64_t *ifv)
 {
     struct api_where w;
     int rc = where(c, path, &w);
@@ -57,11 +89,11 @@ static int do_mkdir(struct cairn *c, const char *path, uint32_t mode)
     api_hdr(c, &h);
     buf_reset(&c->cmd);
     rc = meta_cmd_mkdir(&c->cmd, &h, w.parent, w.name, mode & ~c->mode_mask & 07777u);
-    return rc ? rc : api_mutate(c);
+    return rc ? rc : api_mutate_if(c, w.parent, ifv);
 }
 
 /* unlink and rmdir share their shape; the server decides "." and "..". */
-static int do_remove(struct cairn *c, const char *path, int dir)
+static int do_remove(struct cairn *c, const char *path, int dir, const uint64_t *ifv)
 {
     struct api_where w;
     int rc = where(c, path, &w);
@@ -74,15 +106,19 @@ static int do_remove(struct cairn *c, const char *path, int dir)
         rc = api_lookup(c, w.parent, w.name, &a);
         return rc ? rc : S_ISDIR(a.mode) ? CAIRN_EISDIR : CAIRN_ENOTDIR;
     }
+    uint64_t ino;
+    if ((rc = victim_ino(c, &w, ifv, &ino)) != 0)
+        return rc;
     struct meta_hdr h;
     api_hdr(c, &h);
     buf_reset(&c->cmd);
     rc = dir ? meta_cmd_rmdir(&c->cmd, &h, w.parent, w.name)
              : meta_cmd_unlink(&c->cmd, &h, w.parent, w.name);
-    return rc ? rc : api_mutate(c);
+    return rc ? rc : api_mutate_if(c, ino, ifv);
 }
 
-static int do_rename(struct cairn *c, const char *from, const char *to, unsigned flags)
+static int do_rename(struct cairn *c, const char *from, const char *to, unsigned flags,
+                     const uint64_t *ifv)
 {
     if (flags & ~CAIRN_RENAME_NOREPLACE)
         return CAIRN_EINVAL;
@@ -102,15 +138,18 @@ static int do_rename(struct cairn *c, const char *from, const char *to, unsigned
         if (rc)
             return rc;
     }
+    uint64_t ino;
+    if ((rc = victim_ino(c, &a, ifv, &ino)) != 0)
+        return rc;
     struct meta_hdr h;
     api_hdr(c, &h);
     buf_reset(&c->cmd);
     rc = meta_cmd_rename(&c->cmd, &h, a.parent, a.name, b.parent, b.name,
                          flags & CAIRN_RENAME_NOREPLACE ? META_RENAME_NOREPLACE : 0);
-    return rc ? rc : api_mutate(c);
+    return rc ? rc : api_mutate_if(c, ino, ifv);
 }
 
-static int do_link(struct cairn *c, const char *oldpath, const char *newpath)
+static int do_link(struct cairn *c, const char *oldpath, const char *newpath, const uint64_t *ifv)
 {
     struct meta_attr a;
     struct api_where w;
@@ -127,10 +166,11 @@ static int do_link(struct cairn *c, const char *oldpath, const char *newpath)
     api_hdr(c, &h);
     buf_reset(&c->cmd);
     rc = meta_cmd_link(&c->cmd, &h, a.ino, w.parent, w.name);
-    return rc ? rc : api_mutate(c);
+    return rc ? rc : api_mutate_if(c, a.ino, ifv);
 }
 
-static int do_symlink(struct cairn *c, const char *target, const char *linkpath)
+static int do_symlink(struct cairn *c, const char *target, const char *linkpath,
+                      const uint64_t *ifv)
 {
     size_t tlen = strnlen(target, CAIRN_SYMLINK_MAX + 1);
     if (tlen == 0)
@@ -149,59 +189,155 @@ static int do_symlink(struct cairn *c, const char *target, const char *linkpath)
     api_hdr(c, &h);
     buf_reset(&c->cmd);
     rc = meta_cmd_symlink(&c->cmd, &h, w.parent, w.name, target);
-    return rc ? rc : api_mutate(c);
+    return rc ? rc : api_mutate_if(c, w.parent, ifv);
 }
 
-static int setattr_ino(struct cairn *c, uint64_t ino, uint32_t valid, const struct meta_attr *set)
+static int setattr_ino(struct cairn *c, uint64_t ino, uint32_t valid, const struct meta_attr *set,
+                       const uint64_t *ifv)
 {
     struct meta_hdr h;
     struct meta_attr a;
     api_hdr(c, &h);
     buf_reset(&c->cmd);
     int rc = meta_cmd_setattr(&c->cmd, &h, ino, valid, set);
-    return rc ? rc : api_mutate_attr(c, &a);
+    if (rc == 0)
+        rc = api_mutate_if(c, ino, ifv);
+    return rc ? rc : meta_reply_attr(c->reply.data, c->reply.len, &a);
 }
 
-/* SETATTR on what path names (follow: through a final link). */
+/* SETATTR on what path names (follow: through a final link). Nothing to
+ * change (valid 0) still resolves the path (errors as chown(2), utimensat),
+ * and a condition is then checked against the version just read. */
 static int do_setattr(struct cairn *c, const char *path, int follow, uint32_t valid,
-                      const struct meta_attr *set)
+                      const struct meta_attr *set, const uint64_t *ifv)
 {
     struct meta_attr a;
     int rc = api_resolve(c, path, follow, &a);
-    return rc ? rc : setattr_ino(c, a.ino, valid, set);
+    if (rc == 0 && !valid)
+        return ifv && a.version != *ifv ? CAIRN_CONFLICT : 0;
+    return rc ? rc : setattr_ino(c, a.ino, valid, set, ifv);
+}
+
+static int do_truncate(struct cairn *c, const char *path, uint64_t size, const uint64_t *ifv)
+{
+    if (size > CAIRN_FILE_SIZE_MAX)
+        return CAIRN_EFBIG;
+    struct meta_attr set = {.size = size};
+    struct meta_attr a;
+    int rc = api_resolve(c, path, 1, &a);
+    if (rc == 0 && S_ISDIR(a.mode))
+        rc = CAIRN_EISDIR;
+    else if (rc == 0 && !S_ISREG(a.mode))
+        rc = CAIRN_EINVAL;
+    return rc ? rc : setattr_ino(c, a.ino, META_SET_SIZE, &set, ifv);
+}
+
+/* One time of utimensat(2) into the SETATTR fields. */
+static uint32_t utime_field(const struct timespec *ts, uint64_t *ns, uint32_t set_bit,
+                            uint32_t now_bit)
+{
+    if (!ts || ts->tv_nsec == UTIME_NOW)
+        return now_bit;
+    if (ts->tv_nsec == UTIME_OMIT)
+        return 0;
+    *ns = (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+    return set_bit;
+}
+
+static int do_utimens(struct cairn *c, const char *path, const struct timespec ts[2],
+                      const uint64_t *ifv)
+{
+    for (int i = 0; ts && i < 2; i++)
+        if (ts[i].tv_nsec != UTIME_NOW && ts[i].tv_nsec != UTIME_OMIT &&
+            (ts[i].tv_nsec < 0 || ts[i].tv_nsec >= 1000000000L || ts[i].tv_sec < 0))
+            return CAIRN_EINVAL;
+    struct meta_attr set = {0};
+    uint32_t valid =
+        utime_field(ts ? &ts[0] : NULL, &set.atime_ns, META_SET_ATIME, META_SET_ATIME_NOW) |
+        utime_field(ts ? &ts[1] : NULL, &set.mtime_ns, META_SET_MTIME, META_SET_MTIME_NOW);
+    return do_setattr(c, path, 1, valid, &set, ifv);
+}
+
+static int do_chown(struct cairn *c, const char *path, int follow, uint32_t uid, uint32_t gid,
+                    const uint64_t *ifv)
+{
+    struct meta_attr set = {.uid = uid, .gid = gid};
+    uint32_t valid =
+        (uid != UINT32_MAX ? META_SET_UID : 0) | (gid != UINT32_MAX ? META_SET_GID : 0);
+    return do_setattr(c, path, follow, valid, &set, ifv);
+}
+
+static int do_chmod(struct cairn *c, const char *path, uint32_t mode, const uint64_t *ifv)
+{
+    struct meta_attr set = {.mode = mode & 07777u};
+    return do_setattr(c, path, 1, META_SET_MODE, &set, ifv);
+}
+
+static int do_setgoal(struct cairn *c, const char *path, uint32_t goal, const uint64_t *ifv)
+{
+    if (goal < 1 || goal > CAIRN_GOAL_MAX)
+        return CAIRN_EINVAL;
+    struct meta_attr set = {.goal = (uint8_t)goal};
+    return do_setattr(c, path, 1, META_SET_GOAL, &set, ifv);
 }
 
 /* --- public calls ---------------------------------------------------------------- */
 
+/* Each public call holds the lock around its do_* function; the plain forms
+ * return -errno, the *_if forms (cairn_lock.h) the cairn_err itself. */
+#define API_LOCKED(c, call)             \
+    do {                                \
+        pthread_mutex_lock(&(c)->mu);   \
+        rc = (call);                    \
+        pthread_mutex_unlock(&(c)->mu); \
+    } while (0)
+
 int cairn_mkdir(struct cairn *c, const char *path, uint32_t mode)
 {
-    pthread_mutex_lock(&c->mu);
-    int rc = do_mkdir(c, path, mode);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_mkdir(c, path, mode, NULL));
     return api_errno(rc);
+}
+
+int cairn_mkdir_if(struct cairn *c, const char *path, uint32_t mode, uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_mkdir(c, path, mode, &if_version));
+    return rc;
 }
 
 int cairn_rmdir(struct cairn *c, const char *path)
 {
-    pthread_mutex_lock(&c->mu);
-    int rc = do_remove(c, path, 1);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_remove(c, path, 1, NULL));
     return api_errno(rc);
+}
+
+int cairn_rmdir_if(struct cairn *c, const char *path, uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_remove(c, path, 1, &if_version));
+    return rc;
 }
 
 int cairn_unlink(struct cairn *c, const char *path)
 {
-    pthread_mutex_lock(&c->mu);
-    int rc = do_remove(c, path, 0);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_remove(c, path, 0, NULL));
     return api_errno(rc);
+}
+
+int cairn_unlink_if(struct cairn *c, const char *path, uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_remove(c, path, 0, &if_version));
+    return rc;
 }
 
 int cairn_rename2(struct cairn *c, const char *from, const char *to, unsigned flags)
 {
-    pthread_mutex_lock(&c->mu);
-    int rc = do_rename(c, from, to, flags);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_rename(c, from, to, flags, NULL));
     return api_errno(rc);
 }
 
@@ -210,20 +346,40 @@ int cairn_rename(struct cairn *c, const char *from, const char *to)
     return cairn_rename2(c, from, to, 0);
 }
 
+int cairn_rename_if(struct cairn *c, const char *from, const char *to, unsigned flags,
+                    uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_rename(c, from, to, flags, &if_version));
+    return rc;
+}
+
 int cairn_link(struct cairn *c, const char *oldpath, const char *newpath)
 {
-    pthread_mutex_lock(&c->mu);
-    int rc = do_link(c, oldpath, newpath);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_link(c, oldpath, newpath, NULL));
     return api_errno(rc);
+}
+
+int cairn_link_if(struct cairn *c, const char *oldpath, const char *newpath, uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_link(c, oldpath, newpath, &if_version));
+    return rc;
 }
 
 int cairn_symlink(struct cairn *c, const char *target, const char *linkpath)
 {
-    pthread_mutex_lock(&c->mu);
-    int rc = do_symlink(c, target, linkpath);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_symlink(c, target, linkpath, NULL));
     return api_errno(rc);
+}
+
+int cairn_symlink_if(struct cairn *c, const char *target, const char *linkpath, uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_symlink(c, target, linkpath, &if_version));
+    return rc;
 }
 
 ssize_t cairn_readlink(struct cairn *c, const char *path, char *buf, size_t size)
@@ -246,81 +402,82 @@ ssize_t cairn_readlink(struct cairn *c, const char *path, char *buf, size_t size
 
 int cairn_chmod(struct cairn *c, const char *path, uint32_t mode)
 {
-    struct meta_attr set = {.mode = mode & 07777u};
-    pthread_mutex_lock(&c->mu);
-    int rc = do_setattr(c, path, 1, META_SET_MODE, &set);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_chmod(c, path, mode, NULL));
     return api_errno(rc);
 }
 
-static int chown_common(struct cairn *c, const char *path, int follow, uint32_t uid, uint32_t gid)
+int cairn_chmod_if(struct cairn *c, const char *path, uint32_t mode, uint64_t if_version)
 {
-    struct meta_attr set = {.uid = uid, .gid = gid};
-    uint32_t valid =
-        (uid != UINT32_MAX ? META_SET_UID : 0) | (gid != UINT32_MAX ? META_SET_GID : 0);
-    pthread_mutex_lock(&c->mu);
-    struct meta_attr a;
-    /* Nothing to change still resolves the path (errors as chown(2)). */
-    int rc = valid ? do_setattr(c, path, follow, valid, &set) : api_resolve(c, path, follow, &a);
-    pthread_mutex_unlock(&c->mu);
-    return api_errno(rc);
+    int rc;
+    API_LOCKED(c, do_chmod(c, path, mode, &if_version));
+    return rc;
 }
 
 int cairn_chown(struct cairn *c, const char *path, uint32_t uid, uint32_t gid)
 {
-    return chown_common(c, path, 1, uid, gid);
+    int rc;
+    API_LOCKED(c, do_chown(c, path, 1, uid, gid, NULL));
+    return api_errno(rc);
 }
 
 int cairn_lchown(struct cairn *c, const char *path, uint32_t uid, uint32_t gid)
 {
-    return chown_common(c, path, 0, uid, gid);
+    int rc;
+    API_LOCKED(c, do_chown(c, path, 0, uid, gid, NULL));
+    return api_errno(rc);
+}
+
+int cairn_chown_if(struct cairn *c, const char *path, uint32_t uid, uint32_t gid,
+                   uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_chown(c, path, 1, uid, gid, &if_version));
+    return rc;
+}
+
+int cairn_lchown_if(struct cairn *c, const char *path, uint32_t uid, uint32_t gid,
+                    uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_chown(c, path, 0, uid, gid, &if_version));
+    return rc;
 }
 
 int cairn_truncate(struct cairn *c, const char *path, uint64_t size)
 {
-    if (size > CAIRN_FILE_SIZE_MAX)
-        return -EFBIG;
-    struct meta_attr set = {.size = size};
-    pthread_mutex_lock(&c->mu);
-    struct meta_attr a;
-    int rc = api_resolve(c, path, 1, &a);
-    if (rc == 0 && S_ISDIR(a.mode))
-        rc = CAIRN_EISDIR;
-    else if (rc == 0 && !S_ISREG(a.mode))
-        rc = CAIRN_EINVAL;
-    if (rc == 0)
-        rc = setattr_ino(c, a.ino, META_SET_SIZE, &set);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_truncate(c, path, size, NULL));
     return api_errno(rc);
 }
 
-/* One time of utimensat(2) into the SETATTR fields. */
-static uint32_t utime_field(const struct timespec *ts, uint64_t *ns, uint32_t set_bit,
-                            uint32_t now_bit)
+int cairn_truncate_if(struct cairn *c, const char *path, uint64_t size, uint64_t if_version)
 {
-    if (!ts || ts->tv_nsec == UTIME_NOW)
-        return now_bit;
-    if (ts->tv_nsec == UTIME_OMIT)
-        return 0;
-    *ns = (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
-    return set_bit;
+    int rc;
+    API_LOCKED(c, do_truncate(c, path, size, &if_version));
+    return rc;
 }
 
 int cairn_utimens(struct cairn *c, const char *path, const struct timespec ts[2])
 {
-    for (int i = 0; ts && i < 2; i++)
-        if (ts[i].tv_nsec != UTIME_NOW && ts[i].tv_nsec != UTIME_OMIT &&
-            (ts[i].tv_nsec < 0 || ts[i].tv_nsec >= 1000000000L || ts[i].tv_sec < 0))
-            return -EINVAL;
-    struct meta_attr set = {0};
-    uint32_t valid =
-        utime_field(ts ? &ts[0] : NULL, &set.atime_ns, META_SET_ATIME, META_SET_ATIME_NOW) |
-        utime_field(ts ? &ts[1] : NULL, &set.mtime_ns, META_SET_MTIME, META_SET_MTIME_NOW);
-    pthread_mutex_lock(&c->mu);
-    struct meta_attr a;
-    int rc = valid ? do_setattr(c, path, 1, valid, &set) : api_resolve(c, path, 1, &a);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_utimens(c, path, ts, NULL));
     return api_errno(rc);
+}
+
+int cairn_utimens_if(struct cairn *c, const char *path, const struct timespec ts[2],
+                     uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_utimens(c, path, ts, &if_version));
+    return rc;
+}
+
+int cairn_setgoal_if(struct cairn *c, const char *path, uint32_t goal, uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_setgoal(c, path, goal, &if_version));
+    return rc;
 }
 
 /* --- extended attributes ------------------------------------------------------------ */
@@ -391,49 +548,67 @@ ssize_t cairn_listxattr(struct cairn *c, const char *path, char *list, size_t si
     return rc ? api_errno(rc) : (ssize_t)len;
 }
 
-int cairn_setxattr(struct cairn *c, const char *path, const char *name, const void *value,
-                   size_t size, int flags)
+/* SETXATTR, or REMOVEXATTR when value is NULL. */
+static int do_xattr_change(struct cairn *c, const char *path, const char *name, const void *value,
+                           size_t size, int flags, const uint64_t *ifv)
 {
     int rc = xattr_name_check(name);
     if (rc)
-        return api_errno(rc);
-    if (size > CAIRN_XATTR_VALUE_MAX)
-        return -E2BIG;
+        return rc;
     if (flags & ~(int)(META_XATTR_CREATE | META_XATTR_REPLACE))
-        return -EINVAL;
-    pthread_mutex_lock(&c->mu);
+        return CAIRN_EINVAL;
     struct meta_attr a;
     rc = api_resolve(c, path, 1, &a);
-    if (rc == 0) {
-        struct meta_hdr h;
-        api_hdr(c, &h);
-        buf_reset(&c->cmd);
-        rc = meta_cmd_setxattr(&c->cmd, &h, a.ino, name, value, size, (uint32_t)flags);
-    }
-    if (rc == 0)
-        rc = api_mutate(c);
-    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        return rc;
+    struct meta_hdr h;
+    api_hdr(c, &h);
+    buf_reset(&c->cmd);
+    rc = value ? meta_cmd_setxattr(&c->cmd, &h, a.ino, name, value, size, (uint32_t)flags)
+               : meta_cmd_removexattr(&c->cmd, &h, a.ino, name);
+    return rc ? rc : api_mutate_if(c, a.ino, ifv);
+}
+
+/* A value of size 0 may come as NULL: give do_xattr_change a pointer. */
+static const void *xattr_value(const void *value) { return value ? value : ""; }
+
+/* Too long for any xattr (E2BIG has no cairn_err: both forms return -E2BIG). */
+#define XATTR_SIZE_CHECK(size)              \
+    do {                                    \
+        if ((size) > CAIRN_XATTR_VALUE_MAX) \
+            return -E2BIG;                  \
+    } while (0)
+
+int cairn_setxattr(struct cairn *c, const char *path, const char *name, const void *value,
+                   size_t size, int flags)
+{
+    int rc;
+    XATTR_SIZE_CHECK(size);
+    API_LOCKED(c, do_xattr_change(c, path, name, xattr_value(value), size, flags, NULL));
     return api_errno(rc);
+}
+
+int cairn_setxattr_if(struct cairn *c, const char *path, const char *name, const void *value,
+                      size_t size, int flags, uint64_t if_version)
+{
+    int rc;
+    XATTR_SIZE_CHECK(size);
+    API_LOCKED(c, do_xattr_change(c, path, name, xattr_value(value), size, flags, &if_version));
+    return rc;
 }
 
 int cairn_removexattr(struct cairn *c, const char *path, const char *name)
 {
-    int rc = xattr_name_check(name);
-    if (rc)
-        return api_errno(rc);
-    pthread_mutex_lock(&c->mu);
-    struct meta_attr a;
-    rc = api_resolve(c, path, 1, &a);
-    if (rc == 0) {
-        struct meta_hdr h;
-        api_hdr(c, &h);
-        buf_reset(&c->cmd);
-        rc = meta_cmd_removexattr(&c->cmd, &h, a.ino, name);
-    }
-    if (rc == 0)
-        rc = api_mutate(c);
-    pthread_mutex_unlock(&c->mu);
+    int rc;
+    API_LOCKED(c, do_xattr_change(c, path, name, NULL, 0, 0, NULL));
     return api_errno(rc);
+}
+
+int cairn_removexattr_if(struct cairn *c, const char *path, const char *name, uint64_t if_version)
+{
+    int rc;
+    API_LOCKED(c, do_xattr_change(c, path, name, NULL, 0, 0, &if_version));
+    return rc;
 }
 
 /* --- directories ----------------------------------------------------------------------- */

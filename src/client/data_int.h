@@ -127,7 +127,8 @@ struct datafile {
     uint64_t ino;
     unsigned flags;
     struct meta_attr attr;
-    int err; /* sticky: the first failure of a write behind */
+    int err;        /* sticky: the first failure of a write behind */
+    uint64_t fence; /* fencing token of every allocation and piece; 0 = none */
     struct dc_loc *locs;
     uint32_t n_locs;
     struct dwrite *w[CAIRN_DATACLIENT_OPEN_WRITES_MAX];

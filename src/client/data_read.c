@@ -29,6 +29,10 @@ struct dr_piece {
     uint32_t index; /* chunk index */
     uint32_t off;   /* in the chunk */
     uint32_t len;
+    /* Bytes of the piece inside the chunk's length when it was sent: a copy
+     * may hold older bytes past a truncation until the outbox trims it, and
+     * those read as zeros. */
+    uint32_t avail;
     uint8_t state; /* enum dr_state */
     bool stale;    /* refresh the map entry before the next try */
     uint8_t refreshes;
@@ -67,7 +71,7 @@ static void dr_on_reply(struct rpc_client *c, int status, const struct rpc_msg *
                         wire_chunk_read_reply_decode(reply->payload, reply->len, &r) != 0))
         status = CAIRN_BADMSG;
     if (status == 0) {
-        uint32_t got = CAIRN_MIN(r.data.len, p->len);
+        uint32_t got = CAIRN_MIN(r.data.len, p->avail);
         if (got)
             memcpy(p->dst, r.data.p, got);
         memset(p->dst + got, 0, p->len - got);
@@ -158,6 +162,7 @@ static int dr_start(struct dr_piece *p)
             p->op->done++;
             return 0;
         }
+        p->avail = (uint32_t)CAIRN_MIN((uint64_t)p->len, l->c.length - p->off);
         uint32_t id = dr_choose(dc, l, p);
         if (id == 0) {
             if (p->refreshes >= DC_READ_REFRESHES) {

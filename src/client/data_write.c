@@ -118,24 +118,31 @@ static void dw_fail(struct dwrite *w, int err)
 }
 
 /* Abort the pending write (best effort: if this fails, its deadline does
- * it) and go back to allocation after a backoff; stale calls of the old
+ * it), so the chunk is free for other writers at once. */
+static void dw_abort(struct dwrite *w, int err)
+{
+    struct dataclient *dc = w->f->dc;
+    if (!w->version)
+        return;
+    struct meta_hdr h;
+    dc_hdr(dc, &h);
+    buf_reset(&dc->cmd);
+    if (meta_cmd_chunk_abort(&dc->cmd, &h, w->f->ino, w->index, w->chunk, w->version) == 0)
+        metaclient_mutate_sync(dc->mc, dc->cmd.data, dc->cmd.len, NULL, NULL);
+    dc->st.aborts++;
+    LOG_INFO("client", "inode %llu chunk %llu v%llu: write aborted (%s)",
+             (unsigned long long)w->f->ino, (unsigned long long)w->chunk,
+             (unsigned long long)w->version, cairn_err_name(err));
+    w->version = 0;
+}
+
+/* Abort and go back to allocation after a backoff; stale calls of the old
  * epoch are ignored when they complete. */
 static void dw_restart(struct dwrite *w, int err)
 {
     struct dataclient *dc = w->f->dc;
     w->err = err;
-    if (w->version) {
-        struct meta_hdr h;
-        dc_hdr(dc, &h);
-        buf_reset(&dc->cmd);
-        if (meta_cmd_chunk_abort(&dc->cmd, &h, w->f->ino, w->index, w->chunk, w->version) == 0)
-            metaclient_mutate_sync(dc->mc, dc->cmd.data, dc->cmd.len, NULL, NULL);
-        dc->st.aborts++;
-        LOG_INFO("client", "inode %llu chunk %llu v%llu: write aborted (%s), retrying",
-                 (unsigned long long)w->f->ino, (unsigned long long)w->chunk,
-                 (unsigned long long)w->version, cairn_err_name(err));
-    }
-    w->version = 0;
+    dw_abort(w, err);
     w->epoch++;
     w->alive = 0;
     dw_requeue_all(w);
@@ -143,23 +150,27 @@ static void dw_restart(struct dwrite *w, int err)
     w->retry_ms = dc_now_ms(dc) + dw_backoff_ms(w);
 }
 
-/* Length of the base version: the cache knows it unless the chunk was
- * committed by someone else since; the pending write now pins the chunk, so
- * the map's entry is the base. */
+/* The base version of a rewrite and its length: the chunk's committed
+ * version, which the pending write now pins. Versions are not consecutive
+ * (an aborted attempt's version is never handed out again: meta/data.c), so
+ * the cache answers only when its entry is the version just below ours
+ * (nothing can have been committed in between); else the map is asked. */
 static int dw_base_len(struct dwrite *w)
 {
     struct datafile *f = w->f;
-    if (w->index < f->n_locs && f->locs[w->index].valid && f->locs[w->index].c.id == w->chunk &&
-        f->locs[w->index].c.version == w->base) {
-        w->base_len = f->locs[w->index].c.length;
+    const struct dc_loc *l = w->index < f->n_locs ? &f->locs[w->index] : NULL;
+    if (l && l->valid && l->c.id == w->chunk && l->c.version + 1 == w->version) {
+        w->base = l->c.version;
+        w->base_len = l->c.length;
         return 0;
     }
     struct datafile_chunk c;
     int rc = dataclient_chunk_info(f->dc, f->ino, w->index, &c);
     if (rc)
         return rc;
-    if (c.id != w->chunk || c.version != w->base)
+    if (c.id != w->chunk || c.version == 0 || c.version >= w->version)
         return CAIRN_STALEVERSION;
+    w->base = c.version;
     w->base_len = c.length;
     return dc_loc_set(f, w->index, &c);
 }
@@ -184,9 +195,9 @@ static int dw_take_alloc(struct dwrite *w, const struct cairn_buf *reply)
     for (uint8_t i = 0; i < w->n; i++)
         if (dc_node_get(w->f->dc, w->nodes[i]))
             w->alive |= 1u << i;
-    w->base = w->version > 1 ? w->version - 1 : 0;
+    w->base = 0; /* version 1: a new chunk */
     w->base_len = 0;
-    return w->base ? dw_base_len(w) : 0;
+    return w->version > 1 ? dw_base_len(w) : 0;
 }
 
 /* Is a refused allocation worth another try? */
@@ -211,7 +222,10 @@ static void dw_alloc(struct dwrite *w)
     buf_reset(&dc->cmd);
     buf_reset(&dc->reply);
     uint64_t deadline = time_wall_ns() + (uint64_t)dc->deadline_ms * CAIRN_NS_PER_MS;
-    int rc = meta_cmd_chunk_alloc(&dc->cmd, &h, w->f->ino, w->index, deadline, NULL, 0);
+    int rc = w->f->fence
+                 ? meta_cmd_chunk_alloc_fenced(&dc->cmd, &h, w->f->fence, w->f->ino, w->index,
+                                               deadline, NULL, 0)
+                 : meta_cmd_chunk_alloc(&dc->cmd, &h, w->f->ino, w->index, deadline, NULL, 0);
     if (rc == 0)
         rc = metaclient_mutate_sync(dc->mc, dc->cmd.data, dc->cmd.len, &dc->reply, NULL);
     if (rc == CAIRN_EBUSY) {
@@ -249,6 +263,14 @@ static void dw_alloc(struct dwrite *w)
     w->retry_ms = now + dw_backoff_ms(w);
 }
 
+static int reply_fenced(const struct wire_chunk_write_reply *r)
+{
+    for (uint8_t i = 0; i < r->n; i++)
+        if (r->status[i] == CAIRN_FENCED)
+            return 1;
+    return 0;
+}
+
 /* Completion of a CHUNK_WRITE: who acked, who drops out of the chain. */
 static void dw_on_reply(struct rpc_client *c, int status, const struct rpc_msg *reply, void *arg)
 {
@@ -270,6 +292,14 @@ static void dw_on_reply(struct rpc_client *c, int status, const struct rpc_msg *
                         wire_chunk_write_reply_decode(reply->payload, reply->len, &r) != 0 ||
                         r.n != (uint8_t)__builtin_popcount(call->sent)))
         status = CAIRN_BADMSG;
+    if (status == CAIRN_FENCED || (status == 0 && reply_fenced(&r))) {
+        /* A newer lock holder wrote the chunk: no other replica or
+         * allocation may take these bytes (dw_pump aborts the write). */
+        p->state = DC_QUEUED;
+        dw_fail(w, CAIRN_FENCED);
+        free(call);
+        return;
+    }
     if (status != 0) {
         int head = lowest_bit(call->sent);
         struct dc_node *n = hmap_get(&dc->nodes, w->nodes[head]);
@@ -322,8 +352,10 @@ static int dw_send_piece(struct dwrite *w, struct dc_piece *p)
     struct wire_chunk_write m = {.chunk = w->chunk,
                                  .version = w->version,
                                  .base_version = w->base,
+                                 .base_length = w->base_len,
                                  .offset = p->off,
                                  .flags = p->flags,
+                                 .token = w->f->fence,
                                  .data = {p->data, p->len}};
     for (uint32_t i = (uint32_t)head + 1; i < w->n; i++) {
         if (!(w->alive & (1u << i)))
@@ -455,7 +487,8 @@ static void dw_commit(struct dwrite *w)
         w->state = DW_DONE;
         return;
     }
-    if (rc == CAIRN_ENOENT || rc == CAIRN_EACCES || rc == CAIRN_EPERM || rc == CAIRN_EINVAL)
+    if (rc == CAIRN_ENOENT || rc == CAIRN_EACCES || rc == CAIRN_EPERM || rc == CAIRN_EINVAL ||
+        rc == CAIRN_FENCED)
         dw_fail(w, rc);
     else
         dw_restart(w, rc);
@@ -466,6 +499,8 @@ static void dw_pump(struct dwrite *w)
 {
     struct dataclient *dc = w->f->dc;
     uint64_t now = dc_now_ms(dc);
+    if (w->state == DW_FAILED && w->err == CAIRN_FENCED)
+        dw_abort(w, w->err); /* refused in a callback, which may not call the leader */
     if (w->state == DW_ALLOC) {
         if (now < w->retry_ms) {
             dc_wake_at(dc, w->retry_ms);

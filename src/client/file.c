@@ -163,6 +163,16 @@ int64_t datafile_pwrite(struct datafile *f, const void *buf, size_t n, uint64_t 
     return (int64_t)n;
 }
 
+int datafile_set_fence(struct datafile *f, uint64_t token)
+{
+    if (token == 0)
+        return CAIRN_EINVAL;
+    f->fence = token;
+    return 0;
+}
+
+int datafile_error(const struct datafile *f) { return f->err; }
+
 int datafile_fsync(struct datafile *f)
 {
     if (f->err)

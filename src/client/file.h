@@ -132,6 +132,16 @@ int64_t datafile_pwrite(struct datafile *f, const void *buf, size_t n, uint64_t 
 int datafile_fsync(struct datafile *f);
 /* fsync, then free the handle (always freed). Returns the fsync result. */
 int datafile_close(struct datafile *f);
+/* Fence the handle's writes with a lock's token (nonzero, CAIRN_EINVAL
+ * otherwise): from now on its allocations are CHUNK_ALLOC_FENCED carrying
+ * it and its CHUNK_WRITEs carry it. A write refused for its token (by the
+ * metadata: the file saw a newer token; or by a chunk server: the chunk did)
+ * fails the handle with CAIRN_FENCED, returned by the next pwrite, fsync or
+ * close; it is not retried under a new allocation (a holder that lost its
+ * lock must not get through by retrying), and the bytes it held are lost. */
+int datafile_set_fence(struct datafile *f, uint64_t token);
+/* The handle's sticky error (0: none): what the next call will return. */
+int datafile_error(const struct datafile *f);
 /* The file size as this handle sees it (attributes at open + own commits,
  * and bytes written but not committed yet). */
 uint64_t datafile_size(const struct datafile *f);

@@ -500,60 +500,7 @@ int cairn_lock_list(struct cairn_locks *l, const char *after, struct cairn_lock_
     return rc;
 }
 
-/* --- compare-and-set --------------------------------------------------------- */
-
-/* Wrap the command in c->cmd into COND(ino, if_version) and run it. */
-static int cond_run(struct cairn *c, uint64_t ino, uint64_t if_version)
-{
-    struct cairn_buf inner;
-    buf_init(&inner, CAIRN_FRAME_PAYLOAD_MAX);
-    int rc = buf_append(&inner, c->cmd.data, c->cmd.len);
-    struct meta_hdr h;
-    api_hdr(c, &h);
-    buf_reset(&c->cmd);
-    if (rc == 0)
-        rc = meta_cmd_cond(&c->cmd, &h, ino, if_version, inner.data, inner.len);
-    buf_free(&inner);
-    return rc ? rc : api_mutate(c);
-}
-
-int cairn_setxattr_if(struct cairn *c, const char *path, const char *name, const void *value,
-                      size_t size, int flags, uint64_t if_version)
-{
-    pthread_mutex_lock(&c->mu);
-    struct meta_attr a;
-    int rc = api_resolve(c, path, 1, &a);
-    if (rc == 0) {
-        struct meta_hdr h;
-        api_hdr(c, &h);
-        buf_reset(&c->cmd);
-        rc = meta_cmd_setxattr(&c->cmd, &h, a.ino, name, value, size, (uint32_t)flags);
-    }
-    if (rc == 0)
-        rc = cond_run(c, a.ino, if_version);
-    pthread_mutex_unlock(&c->mu);
-    return rc;
-}
-
-int cairn_chmod_if(struct cairn *c, const char *path, uint32_t mode, uint64_t if_version)
-{
-    pthread_mutex_lock(&c->mu);
-    struct meta_attr a;
-    int rc = api_resolve(c, path, 1, &a);
-    if (rc == 0) {
-        struct meta_hdr h;
-        struct meta_attr set;
-        memset(&set, 0, sizeof set);
-        set.mode = mode & 07777u;
-        api_hdr(c, &h);
-        buf_reset(&c->cmd);
-        rc = meta_cmd_setattr(&c->cmd, &h, a.ino, META_SET_MODE, &set);
-    }
-    if (rc == 0)
-        rc = cond_run(c, a.ino, if_version);
-    pthread_mutex_unlock(&c->mu);
-    return rc;
-}
+/* The compare-and-set calls (cairn_*_if) are in api_ns.c. */
 
 /* --- transactions ------------------------------------------------------------ */
 

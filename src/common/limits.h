@@ -48,6 +48,11 @@
  * normally one write is pending per chunk; a few more cover writes whose abort is still in the
  * metadata outbox. Bounds the files and index space one chunk can pin. */
 #define CAIRN_CHUNK_STAGED_MAX 8u
+/* Chunks whose newest fencing token a chunk server keeps (memory and its DATA/fences file,
+ * 20 bytes a record, compacted): 256Ki chunks = 16 TiB written under locks per server, about
+ * 10 MiB of map and 5 MiB of file at worst. Beyond it the oldest tokens are forgotten (the
+ * metadata group checks tokens too). */
+#define CAIRN_CHUNKD_FENCES_MAX (256u * 1024u)
 
 /* --- wire and RPC ------------------------------------------------------ */
 
@@ -144,6 +149,14 @@
  * keeps a dead client's locks and dedup state for too long. */
 #define CAIRN_SESSION_LEASE_MIN_MS 1000u
 #define CAIRN_SESSION_LEASE_MAX_MS 600000u
+/* Open-file holds (INODE_HOLD) of one session, counting repeats: a FUSE
+ * mount holds one per open handle, and the kernel's default open-file limit
+ * per process is far below this. */
+#define CAIRN_SESSION_HOLDS_MAX 65536u
+/* Holds over all sessions: two small map entries each (~50 B) on every
+ * replica, so at most ~50 MiB; sessions times the per-session limit would
+ * allow 2^32. */
+#define CAIRN_HOLDS_MAX (1u << 20)
 
 /* --- durable Raft storage (src/raftio) --------------------------------- */
 

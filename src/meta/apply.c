@@ -144,6 +144,10 @@ static void dec_data(struct wire_dec *d, struct meta_req *r)
             dec_nodes(d, r, 1);
         }
         return;
+    case META_INODE_HOLD:
+    case META_INODE_RELEASE:
+        r->ino = wire_get_u64(d);
+        return;
     case META_SESSION_OPEN:
         r->u32a = wire_get_u32(d);
         return;
@@ -353,6 +357,10 @@ int meta_exec(struct meta *m, uint64_t index, const struct meta_req *r, struct w
         return meta_txn_exec(m, index, r, e);
     case META_CHUNK_ALLOC_FENCED:
         return meta_lock_alloc_fenced(m, index, r, e);
+    case META_INODE_HOLD:
+        return meta_hold_inode(m, r, e);
+    case META_INODE_RELEASE:
+        return meta_hold_release(m, r);
     default:
         break;
     }
@@ -393,6 +401,7 @@ static int session_cmd(struct meta *m, const struct meta_req *r, struct cairn_bu
         wire_put_u64(&e, s->expiry_ns);
     } else {
         meta_lock_sessions_end(m, &s->id, 1, 0); /* a clean close: no lock-delay */
+        meta_hold_sessions_end(m, &s->id, 1);
         meta_session_free(hmap_del(&m->sessions, s->id));
     }
     return e.err ? meta_reply_error(reply, start, e.err) : 0;

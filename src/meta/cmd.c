@@ -15,7 +15,7 @@ enum meta_cmd_class meta_cmd_class(uint16_t type)
         return META_CLASS_SYSTEM;
     if (type == META_NODES)
         return META_CLASS_READ;
-    if (type >= META_CREATE && type <= META_CHUNK_ALLOC_FENCED)
+    if (type >= META_CREATE && type <= META_INODE_RELEASE)
         return META_CLASS_SESSION;
     if (type >= META_SESSION_OPEN && type <= META_SESSION_CLOSE)
         return META_CLASS_OPEN;
@@ -334,6 +334,16 @@ static int ino_only(struct cairn_buf *out, struct meta_hdr *h, uint16_t type, ui
     begin(&e, out, h, type);
     wire_put_u64(&e, ino);
     return e.err;
+}
+
+int meta_cmd_inode_hold(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino)
+{
+    return ino_only(out, h, META_INODE_HOLD, ino);
+}
+
+int meta_cmd_inode_release(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino)
+{
+    return ino_only(out, h, META_INODE_RELEASE, ino);
 }
 
 int meta_cmd_getattr(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino)

@@ -79,8 +79,10 @@ enum meta_cmd_type {
     /* CHUNK_ALLOC: u64 ino, u32 index (< 65536), u64 deadline_ns,
      * u8 n (1..CAIRN_GOAL_MAX), u32 replicas[n] (distinct nodes, chosen by
      * the leader's placement and written into the command). Logs a pending
-     * write: a new chunk (version 1) for a hole, else the next version of the
-     * chunk at index. Reply: u64 chunk, u64 version, u8 n, u32 replicas[n]. */
+     * write: a new chunk (version 1) for a hole, else a version of the chunk
+     * at index that was never handed out before (larger than the chunk's, not
+     * necessarily the next: a retry after an abort gets a new one).
+     * Reply: u64 chunk, u64 version, u8 n, u32 replicas[n]. */
     META_CHUNK_ALLOC = 11,
     /* CHUNK_COMMIT: u64 ino, u32 index, u64 chunk, u64 version, u32 length
      * (<= CAIRN_CHUNK_SIZE), u8 n (>= 1), u32 replicas[n] (those that acked;
@@ -122,21 +124,24 @@ enum meta_cmd_type {
      * is not waiting: granted meanwhile, expired or unknown). Reply: GRANTS. */
     META_LOCK_CANCEL = 16,
     /* COND: u64 ino, u64 if_version, u16 type, then the body of a command of
-     * that type (CREATE..CHUNK_ABORT or CHUNK_ALLOC_FENCED) with this header.
+     * that type (CREATE..CHUNK_ABORT, CHUNK_ALLOC_FENCED, INODE_HOLD,
+     * INODE_RELEASE) with this header.
      * CAIRN_ENOENT if ino does not exist, CAIRN_CONFLICT if its version is
      * not if_version; else the command runs. Reply: the command's reply. */
     META_COND = 17,
     /* TXN: u16 n items (1..2 x CAIRN_TXN_OPS_MAX), each u8 kind then:
      *   META_TXN_IF_VERSION: u64 ino, u64 version
      *   META_TXN_IF_EXISTS / META_TXN_IF_ABSENT: u64 parent, name
-     *   META_TXN_OP: u16 type (CREATE..CHUNK_ABORT), u32 length, body
+     *   META_TXN_OP: u16 type (CREATE..CHUNK_ABORT, INODE_HOLD, INODE_RELEASE),
+     *     u32 length, body
      * At most CAIRN_TXN_OPS_MAX conditions and 1..CAIRN_TXN_OPS_MAX ops. Every
      * condition is checked first (CAIRN_CONFLICT when one fails), then the
      * ops run in order, each seeing the effects of those before; if one
      * fails, everything is undone. One log entry, all or nothing. An op's
      * inode fields (the u64 parent / ino / new_parent of its layout) may hold
      * META_TXN_REF(k): the inode of op k's ATTR reply (CREATE, MKDIR, SYMLINK,
-     * LINK, SETATTR, CHUNK_COMMIT), k an earlier op (counted among ops).
+     * LINK, SETATTR, CHUNK_COMMIT, INODE_HOLD), k an earlier op (counted
+     * among ops).
      * Reply: u16 n_ops, n_ops x bytes (the op's whole reply: status 0, body).
      * A failed TXN's reply is its status followed by u8 stage
      * (META_TXN_FAIL_COND / META_TXN_FAIL_OP) and u16 item (index among the
@@ -148,6 +153,25 @@ enum meta_cmd_type {
      * token carried by an earlier fenced alloc of the file; CAIRN_EINVAL if 0 or
      * not a past log index. Reply: as CHUNK_ALLOC. */
     META_CHUNK_ALLOC_FENCED = 19,
+
+    /* --- SESSION class, continued: open-file holds (src/meta/hold.c) ------
+     * A held regular file outlives its last name: UNLINK or RENAME-over that
+     * drops nlink to 0 leaves an orphan (nlink 0, in no directory) that
+     * GETATTR, SETATTR, CHUNKS, CHUNK_ALLOC/COMMIT/ABORT, xattrs and locks
+     * still reach by inode; LINK to it is ENOENT. The last hold's end
+     * (INODE_RELEASE, SESSION_CLOSE, or expiry) frees an orphan as unlink
+     * would have (chunks deleted through the outbox). Both are accepted as
+     * TXN ops and under COND (hold + unlink in one entry). */
+
+    /* INODE_HOLD: u64 ino. The session holds the inode open, once more (a
+     * count, at most CAIRN_SESSION_HOLDS_MAX per session, CAIRN_HOLDS_MAX in
+     * all: LIMIT). ENOENT: no such inode (an orphan already freed included);
+     * EISDIR / EINVAL: a directory / symlink (only regular files are held).
+     * No permission check: opening was checked by the caller. Reply: ATTR. */
+    META_INODE_HOLD = 20,
+    /* INODE_RELEASE: u64 ino. Drops one hold of the session (ENOENT if it
+     * holds none). Reply: empty. */
+    META_INODE_RELEASE = 21,
 
     /* --- OPEN class: sessions -------------------------------------------- */
 
@@ -340,6 +364,8 @@ int meta_cmd_chunk_commit(struct cairn_buf *out, struct meta_hdr *h, uint64_t in
                           const uint32_t *replicas, uint8_t n);
 int meta_cmd_chunk_abort(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino, uint32_t index,
                          uint64_t chunk, uint64_t version);
+int meta_cmd_inode_hold(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino);
+int meta_cmd_inode_release(struct cairn_buf *out, struct meta_hdr *h, uint64_t ino);
 int meta_cmd_session_open(struct cairn_buf *out, struct meta_hdr *h, uint32_t lease_ms);
 int meta_cmd_session_keepalive(struct cairn_buf *out, struct meta_hdr *h);
 int meta_cmd_session_close(struct cairn_buf *out, struct meta_hdr *h);

@@ -237,6 +237,21 @@ static int check_replicas(const struct meta *m, const struct meta_req *r)
     return 0;
 }
 
+/* The version of a rewrite of chunk ch: never handed out before, for any
+ * chunk (issue #5). A retry after an abort (CHUNK_ABORT, a deadline, a new
+ * alloc over an overdue write) so never reuses the aborted attempt's
+ * version, whose staged bytes a chunk server may still hold, and a commit
+ * naming the aborted version is refused (STALEVERSION). One counter for all
+ * chunks keeps the chunk record at 32 bytes; versions stay increasing per
+ * chunk, which is all chunk servers assume (chunk_stage). A new chunk
+ * starts at version 1: its id is new. */
+static uint64_t version_next(struct meta *m, const struct meta_chunk *ch)
+{
+    uint64_t v = CAIRN_MAX(m->next_version, ch->version + 1);
+    m->next_version = v + 1;
+    return v;
+}
+
 /* CHUNK_ALLOC: log a pending write of (ino, index). */
 int meta_data_alloc(struct meta *m, const struct meta_req *r, struct wire_enc *e)
 {
@@ -276,7 +291,7 @@ int meta_data_alloc(struct meta *m, const struct meta_req *r, struct wire_enc *e
     struct meta_chunk *ch = cur ? meta_table_get(&m->chunks, cur) : NULL;
     *p = (struct meta_pending){.ino = in->ino,
                                .chunk = cur ? cur : m->next_chunk++,
-                               .version = ch ? ch->version + 1 : 1,
+                               .version = ch ? version_next(m, ch) : 1,
                                .deadline_ns = r->u64a,
                                .index = r->u32a,
                                .n = r->n,
@@ -391,6 +406,20 @@ uint32_t meta_data_expire(struct meta *m)
         pending_abort(m, hmap_get(&m->pending, keys[i]));
     free(keys);
     return (uint32_t)n;
+}
+
+void meta_version_floor(struct meta *m)
+{
+    uint64_t top = 0, k;
+    void *v;
+    for (uint32_t i = 0; i < m->chunks.n_slots; i++) {
+        const struct meta_chunk *ch = meta_table_slot(&m->chunks, i);
+        if (ch->id)
+            top = CAIRN_MAX(top, ch->version);
+    }
+    for (size_t it = 0; hmap_next(&m->pending, &it, &k, &v);)
+        top = CAIRN_MAX(top, ((const struct meta_pending *)v)->version);
+    m->next_version = CAIRN_MAX(top + 1, (uint64_t)2);
 }
 
 /* Position of the first outbox record with id > after. */

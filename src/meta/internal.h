@@ -175,7 +175,9 @@ struct meta_session {
     uint64_t last_seq;
     uint8_t *reply;
     uint32_t reply_len;
-    uint32_t n_locks; /* held ranges + waiters of this session (lock.c) */
+    uint32_t n_locks;   /* held ranges + waiters of this session (lock.c) */
+    uint32_t n_holds;   /* open-file holds, repeats counted (hold.c) */
+    struct hmap *holds; /* ino -> count (as uintptr_t); NULL if none */
 };
 
 /* A set of xattrs, sorted by name. */
@@ -208,6 +210,9 @@ struct meta {
     uint64_t now_ns;
     uint64_t applied_index;
     uint64_t used_bytes;
+    /* Every CHUNK_ALLOC of an existing chunk gets a version >= this (and
+     * > the chunk's), then raises it: no version is handed out twice. */
+    uint64_t next_version;
     /* locks (lock.c): objects sorted by (kind, key); entries counted for
      * the limits; waiters by wait_id; the newest fencing token per inode. */
     struct meta_lock **locks;
@@ -215,6 +220,10 @@ struct meta {
     uint32_t lock_entries;
     struct hmap lock_waits; /* wait_id -> struct meta_lock* */
     struct hmap fences;     /* ino -> newest fencing token (as uintptr_t) */
+    /* open-file holds (hold.c): per inode, the holds of every session;
+     * each session keeps its own in struct meta_session. */
+    struct hmap held;     /* ino -> count (as uintptr_t) */
+    uint32_t holds_total; /* sum of the counts */
     /* Not state: what the command being applied produced. */
     struct meta_lock_grant *grants;
     size_t grants_n, grants_cap;
@@ -249,6 +258,8 @@ struct meta_inode *meta_ino_get(const struct meta *m, uint64_t ino);
 void meta_ino_touch(struct meta *m, struct meta_inode *in, int mtime);
 void meta_ino_to_attr(const struct meta_inode *in, struct meta_attr *a);
 int meta_ino_drop_link(struct meta *m, struct meta_inode *in);
+/* Free an inode and what it owns (a file's chunks go to the outbox). */
+void meta_ino_destroy(struct meta *m, struct meta_inode *in);
 static inline int ino_is_dir(const struct meta_inode *in) { return S_ISDIR(in->mode); }
 
 /* permissions (perm.c) */
@@ -278,6 +289,9 @@ int meta_data_abort_cmd(struct meta *m, const struct meta_req *r);
 int meta_data_truncate(struct meta *m, struct meta_inode *in, uint64_t size);
 void meta_data_release(struct meta *m, struct meta_inode *in);
 uint32_t meta_data_expire(struct meta *m);
+/* next_version for a state loaded from a version 1 snapshot: above every
+ * version in the chunk table and in pending writes. */
+void meta_version_floor(struct meta *m);
 int meta_node_register(struct meta *m, const struct meta_req *r, struct wire_enc *e);
 int meta_node_update(struct meta *m, const struct meta_req *r);
 int meta_outbox_ack(struct meta *m, const struct meta_req *r, struct wire_enc *e);
@@ -329,6 +343,26 @@ int meta_check_refs(const struct meta *m);
 
 /* Sort helper: ascending u64 keys (qsort comparator). */
 int meta_cmp_u64(const void *a, const void *b);
+
+/* open-file holds (hold.c) */
+int meta_hold_inode(struct meta *m, const struct meta_req *r, struct wire_enc *e);
+int meta_hold_release(struct meta *m, const struct meta_req *r);
+/* Sessions ids[0..n) end: their holds go, in (session, ino) order; orphans
+ * left without a hold are freed. Call before the sessions are freed. */
+void meta_hold_sessions_end(struct meta *m, const uint64_t *ids, size_t n);
+static inline int meta_ino_held(const struct meta *m, uint64_t ino)
+{
+    return hmap_len(&m->held) > 0 && hmap_contains(&m->held, ino);
+}
+/* A session's count for ino and the count over all sessions; and setting
+ * them back (the TXN undo log; frees nothing, creates no orphan). */
+void meta_hold_counts(const struct meta *m, uint64_t session, uint64_t ino, uint32_t *mine,
+                      uint32_t *all);
+void meta_hold_restore(struct meta *m, uint64_t session, uint64_t ino, uint32_t mine, uint32_t all);
+/* Snapshot: a session's holds (after its reply); the loader checks each
+ * names a regular file, counts > 0, inodes increasing, limits. */
+void meta_hold_snap_put(struct wire_enc *e, const struct meta_session *s);
+int meta_hold_snap_load(struct wire_dec *d, struct meta *m, struct meta_session *s);
 
 /* chunk-server maintenance (replica.c): CHUNK_REPLICA and NODES */
 void meta_replica_decode(struct wire_dec *d, struct meta_req *r);

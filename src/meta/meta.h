@@ -97,7 +97,7 @@ enum meta_node_state {
 
 enum meta_chunk_state {
     META_CHUNK_CLEAN = 1,   /* every listed replica holds `version` */
-    META_CHUNK_WRITING = 2, /* a pending write prepares version + 1 */
+    META_CHUNK_WRITING = 2, /* a pending write prepares a newer version */
 };
 
 struct meta_chunk_info {

@@ -53,7 +53,7 @@ static void put_attr(struct wire_enc *e, const struct meta_inode *in)
 }
 
 /* Free an inode and everything it owns (its chunks go to the outbox). */
-static void ino_destroy(struct meta *m, struct meta_inode *in)
+void meta_ino_destroy(struct meta *m, struct meta_inode *in)
 {
     if (S_ISREG(in->mode)) {
         meta_data_release(m, in);
@@ -68,12 +68,14 @@ static void ino_destroy(struct meta *m, struct meta_inode *in)
     meta_table_remove(&m->inodes, in->ino);
 }
 
-/* One name of a non-directory goes away. Returns 1 if the inode is gone. */
+/* One name of a non-directory goes away. Returns 1 if the inode is gone;
+ * a file some session holds open stays as an orphan (nlink 0) until the
+ * last hold ends (hold.c). */
 int meta_ino_drop_link(struct meta *m, struct meta_inode *in)
 {
     CAIRN_ASSERT(!ino_is_dir(in) && in->nlink > 0);
-    if (--in->nlink == 0) {
-        ino_destroy(m, in);
+    if (--in->nlink == 0 && !meta_ino_held(m, in->ino)) {
+        meta_ino_destroy(m, in);
         return 1;
     }
     meta_ino_touch(m, in, 0);
@@ -203,8 +205,8 @@ int meta_ns_link(struct meta *m, const struct meta_req *r, struct wire_enc *e)
 {
     const struct meta_cred *c = &r->h.cred;
     struct meta_inode *in = meta_ino_get(m, r->ino);
-    if (!in)
-        return CAIRN_ENOENT;
+    if (!in || (in->nlink == 0 && !ino_is_dir(in)))
+        return CAIRN_ENOENT; /* an orphan (open but unlinked) gets no name */
     struct meta_inode *parent;
     int rc = dir_searchable(m, c, r->ino2, &parent);
     if (rc)
@@ -281,7 +283,7 @@ int meta_ns_unlink(struct meta *m, const struct meta_req *r, int rmdir)
     meta_ino_touch(m, parent, 1);
     if (rmdir) {
         parent->nlink--;
-        ino_destroy(m, victim);
+        meta_ino_destroy(m, victim);
     } else {
         meta_ino_drop_link(m, victim);
     }
@@ -390,7 +392,7 @@ int meta_ns_rename(struct meta *m, const struct meta_req *r)
     meta_ino_touch(m, x.src, 0);
     if (x.victim && ino_is_dir(x.victim)) {
         x.np->nlink--;
-        ino_destroy(m, x.victim);
+        meta_ino_destroy(m, x.victim);
     } else if (x.victim) {
         meta_ino_drop_link(m, x.victim);
     }

@@ -20,7 +20,7 @@
 #include "meta/internal.h"
 
 #define SNAP_MAGIC "CAIRNMS1"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_PIECE (64u * 1024u)
 
 struct meta *meta_alloc_empty(void)
@@ -34,6 +34,7 @@ struct meta *meta_alloc_empty(void)
     hmap_init(&m->sessions);
     hmap_init(&m->nodes);
     hmap_init(&m->pending);
+    hmap_init(&m->held);
     meta_lock_init(m);
     m->next_ino = META_ROOT_INO;
     m->next_chunk = 1;
@@ -60,6 +61,7 @@ struct meta *meta_new(void)
     root->version = 1;
     root->u.dir = d;
     m->next_ino = META_ROOT_INO + 1;
+    m->next_version = 2; /* version 1 is every new chunk's */
     return m;
 }
 
@@ -114,6 +116,7 @@ void meta_free(struct meta *m)
     hmap_free(&m->sessions);
     hmap_free(&m->nodes);
     hmap_free(&m->pending);
+    hmap_free(&m->held);
     meta_lock_free_all(m);
     free(m->outbox);
     free(m);
@@ -274,6 +277,7 @@ static void put_session(struct wire_enc *e, const struct meta_session *s)
     wire_put_u64(e, s->lease_ns);
     wire_put_u64(e, s->last_seq);
     wire_put_bytes(e, s->reply, s->reply_len);
+    meta_hold_snap_put(e, s);
 }
 
 static void put_pending(struct wire_enc *e, const struct meta_pending *p)
@@ -346,6 +350,7 @@ static int snap_write(struct snap_out *o, const struct meta *m)
     wire_put_u64(e, m->next_outbox);
     wire_put_u32(e, m->next_node);
     wire_put_u64(e, m->used_bytes);
+    wire_put_u64(e, m->next_version);
     int rc = put_tables(o, m);
     if (!rc)
         rc = put_maps(o, m);

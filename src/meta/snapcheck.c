@@ -82,20 +82,26 @@ static int check_pending(const struct meta *m, const struct hmap *seen)
 {
     uint64_t k, writing = 0;
     void *v;
+    if (m->next_version < 2)
+        return CAIRN_CORRUPT;
     for (uint32_t i = 0; i < m->chunks.n_slots; i++) {
         const struct meta_chunk *ch = meta_table_slot(&m->chunks, i);
         writing += ch->id && ch->state == META_CHUNK_WRITING;
+        if (ch->id && ch->version >= m->next_version)
+            return CAIRN_CORRUPT; /* versions come from next_version (data.c) */
     }
     for (size_t it = 0; hmap_next(&m->pending, &it, &k, &v);) {
         const struct meta_pending *p = v;
         const struct meta_chunk *ch = meta_table_get(&m->chunks, p->chunk);
+        if (p->version >= m->next_version)
+            return CAIRN_CORRUPT;
         if (p->is_new) {
             if (ch || p->chunk == 0 || p->chunk >= m->next_chunk || p->version != 1)
                 return CAIRN_CORRUPT;
             continue;
         }
         uintptr_t at = (uintptr_t)hmap_get(seen, p->chunk);
-        if (!ch || ch->state != META_CHUNK_WRITING || p->version != ch->version + 1 ||
+        if (!ch || ch->state != META_CHUNK_WRITING || p->version <= ch->version ||
             at != ((((uintptr_t)p->index) << 1) | 1))
             return CAIRN_CORRUPT;
         writing--;
@@ -115,8 +121,10 @@ static int check_links(const struct meta *m, const struct hmap *refs, uint64_t *
             (*dirs)++;
             if (n != (in->ino == META_ROOT_INO ? 0u : 1u))
                 return CAIRN_CORRUPT;
-        } else if (n == 0 || n != in->nlink) {
+        } else if (n != in->nlink) {
             return CAIRN_CORRUPT;
+        } else if (n == 0 && !(S_ISREG(in->mode) && meta_ino_held(m, in->ino))) {
+            return CAIRN_CORRUPT; /* only a held file lives on without a name */
         }
     }
     return 0;

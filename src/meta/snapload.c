@@ -17,7 +17,9 @@
 #include "common/crc32c.h"
 #include "meta/internal.h"
 
-#define SNAP_VERSION 1u
+/* Version 2 added next_version and each session's holds; version 1
+ * snapshots still load (no holds; next_version derived). */
+#define SNAP_VERSION 2u
 
 static int bad(struct wire_dec *d)
 {
@@ -199,7 +201,7 @@ static int load_node(struct wire_dec *d, struct meta *m)
     return 0;
 }
 
-static int load_session(struct wire_dec *d, struct meta *m)
+static int load_session(struct wire_dec *d, struct meta *m, int with_holds)
 {
     uint64_t id = wire_get_u64(d);
     struct meta_session *s = calloc(1, sizeof *s);
@@ -223,8 +225,11 @@ static int load_session(struct wire_dec *d, struct meta *m)
     }
     if (rep.len)
         memcpy(s->reply, rep.p, rep.len);
-    return 0;
+    return with_holds ? meta_hold_snap_load(d, m, s) : 0;
 }
+
+static int load_session_v1(struct wire_dec *d, struct meta *m) { return load_session(d, m, 0); }
+static int load_session_v2(struct wire_dec *d, struct meta *m) { return load_session(d, m, 1); }
 
 static int load_pending(struct wire_dec *d, struct meta *m)
 {
@@ -279,10 +284,11 @@ static int load_outbox(struct wire_dec *d, struct meta *m)
 }
 
 /* The counted sections: inodes, chunks, nodes, sessions, pending writes. */
-static int load_sections(struct wire_dec *d, struct meta *m)
+static int load_sections(struct wire_dec *d, struct meta *m, uint32_t version)
 {
-    int (*const fns[5])(struct wire_dec *, struct meta *) = {load_inode, load_chunk, load_node,
-                                                             load_session, load_pending};
+    int (*const fns[5])(struct wire_dec *, struct meta *) = {
+        load_inode, load_chunk, load_node, version == 1 ? load_session_v1 : load_session_v2,
+        load_pending};
     for (int k = 0; k < 5; k++) {
         uint64_t n = k < 2 ? wire_get_u64(d) : wire_get_u32(d);
         if (d->err || n > wire_dec_left(d))
@@ -301,7 +307,8 @@ int meta_snapshot_load(const uint8_t *p, size_t len, struct meta **out)
     *out = NULL;
     if (len < 12 || memcmp(p, "CAIRNMS1", 8) != 0)
         return CAIRN_CORRUPT;
-    if (wire_load_u32(p + 8) != SNAP_VERSION)
+    uint32_t version = wire_load_u32(p + 8);
+    if (version != 1 && version != SNAP_VERSION)
         return CAIRN_BADVERSION;
     if (crc32c(0, p, len - 4) != wire_load_u32(p + len - 4))
         return CAIRN_CORRUPT;
@@ -317,7 +324,11 @@ int meta_snapshot_load(const uint8_t *p, size_t len, struct meta **out)
     m->next_outbox = wire_get_u64(&d);
     m->next_node = wire_get_u32(&d);
     m->used_bytes = wire_get_u64(&d);
-    int rc = d.err ? CAIRN_CORRUPT : load_sections(&d, m);
+    if (version >= 2)
+        m->next_version = wire_get_u64(&d);
+    int rc = d.err ? CAIRN_CORRUPT : load_sections(&d, m, version);
+    if (!rc && version == 1)
+        meta_version_floor(m);
     /* Lock sections (locksnap.c) follow only when lock state exists. */
     if (!rc && wire_dec_left(&d) > 0)
         rc = meta_lock_snap_load(&d, m);

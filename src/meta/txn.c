@@ -49,7 +49,8 @@ static void item_get(struct wire_dec *d, struct txn_item *it)
     case META_TXN_OP:
         it->type = wire_get_u16(d);
         it->body = wire_get_bytes(d, CAIRN_FRAME_PAYLOAD_MAX);
-        bad_if(d, it->type < META_CREATE || it->type > META_CHUNK_ABORT);
+        bad_if(d, (it->type < META_CREATE || it->type > META_CHUNK_ABORT) &&
+                      it->type != META_INODE_HOLD && it->type != META_INODE_RELEASE);
         return;
     default:
         bad_if(d, 1);
@@ -60,7 +61,7 @@ static void item_get(struct wire_dec *d, struct txn_item *it)
 static int replies_attr(uint16_t type)
 {
     return type == META_CREATE || type == META_MKDIR || type == META_SYMLINK || type == META_LINK ||
-           type == META_SETATTR || type == META_CHUNK_COMMIT;
+           type == META_SETATTR || type == META_CHUNK_COMMIT || type == META_INODE_HOLD;
 }
 
 /* A reference in an inode field must name an earlier op with an ATTR reply. */
@@ -105,7 +106,8 @@ static int txn_validate(const struct meta_req *r)
 
 static int cond_type_ok(uint32_t t)
 {
-    return (t >= META_CREATE && t <= META_CHUNK_ABORT) || t == META_CHUNK_ALLOC_FENCED;
+    return (t >= META_CREATE && t <= META_CHUNK_ABORT) || t == META_CHUNK_ALLOC_FENCED ||
+           t == META_INODE_HOLD || t == META_INODE_RELEASE;
 }
 
 void meta_txn_decode(struct wire_dec *d, struct meta_req *r)

@@ -8,10 +8,13 @@
  * (directory arrays, symlink target, chunk map), their xattrs and fencing
  * token, the chunk records and pending writes of those files, and the pending
  * write a CHUNK_ALLOC would create. Objects that did not exist are recorded
- * as absent. Counters (next inode, chunk and outbox ids, used bytes, outbox
- * length) are kept once; outbox records are only ever appended by these
- * ops, so cutting the outbox back undoes them. Inodes numbered from the saved
- * next_ino on were created inside the transaction and are destroyed.
+ * as absent. Counters (next inode, chunk and outbox ids, next chunk version,
+ * used bytes, outbox length) are kept once; outbox records are only ever
+ * appended by these ops, so cutting the outbox back undoes them (a version
+ * handed out by a rolled-back alloc reached nobody, so it may be handed out
+ * again). Inodes numbered from the saved next_ino on were created inside the
+ * transaction and are destroyed. Open-file holds of the transaction's
+ * session are saved per inode by the HOLD and RELEASE ops.
  *
  * Rolling back puts every saved image back, so the state (and its digest)
  * is what it was; committing frees the copies. Each op changes only what its
@@ -25,7 +28,10 @@
 #include "common/assert.h"
 #include "meta/undo.h"
 
-enum { U_INO, U_XATTR, U_CHUNK, U_PENDING, U_FENCE, U_KINDS };
+enum { U_INO, U_XATTR, U_CHUNK, U_PENDING, U_FENCE, U_HOLD, U_KINDS };
+
+_Static_assert(U_KINDS == sizeof(((struct meta_undo *)0)->saved) / sizeof(struct hmap),
+               "one saved map per kind");
 
 /* A saved object; `existed` 0 means it was absent before the transaction. */
 struct undo_rec {
@@ -36,6 +42,9 @@ struct undo_rec {
         struct meta_chunk chunk; /* replicas array deep-copied */
         struct meta_pending pending;
         uint64_t token;
+        struct {
+            uint32_t mine, all; /* the session's holds, every session's */
+        } hold;
     } u;
 };
 
@@ -47,6 +56,7 @@ void meta_undo_begin(struct meta_undo *u, const struct meta *m)
     u->next_ino = m->next_ino;
     u->next_chunk = m->next_chunk;
     u->next_outbox = m->next_outbox;
+    u->next_version = m->next_version;
     u->used_bytes = m->used_bytes;
     u->outbox_n = m->outbox_n;
     u->outbox_live = m->outbox_live;
@@ -202,6 +212,14 @@ void meta_undo_save(struct meta_undo *u, const struct meta *m, const struct meta
         save_entry(u, m, inos[i], &r->name);
         save_entry(u, m, inos[i], &r->name2);
     }
+    if (r->h.type == META_INODE_HOLD || r->h.type == META_INODE_RELEASE) {
+        struct undo_rec *h = rec_new(u, U_HOLD, r->ino);
+        u->session = r->h.session;
+        if (h) {
+            h->existed = 1;
+            meta_hold_counts(m, r->h.session, r->ino, &h->u.hold.mine, &h->u.hold.all);
+        }
+    }
     if ((r->h.type == META_CHUNK_ALLOC || r->h.type == META_CHUNK_ALLOC_FENCED) &&
         r->ino < CAIRN_INO_MAX && r->u32a < CAIRN_FILE_SIZE_MAX / CAIRN_CHUNK_SIZE)
         save_pending(u, m, pending_key(r->ino, r->u32a));
@@ -243,7 +261,7 @@ static void restore_chunk(struct meta *m, uint64_t id, struct undo_rec *r)
     r->existed = 0;
 }
 
-static void restore(struct meta *m, int kind, uint64_t key, struct undo_rec *r)
+static void restore(struct meta_undo *u, struct meta *m, int kind, uint64_t key, struct undo_rec *r)
 {
     switch (kind) {
     case U_INO:
@@ -265,6 +283,10 @@ static void restore(struct meta *m, int kind, uint64_t key, struct undo_rec *r)
             CAIRN_ASSERTF(hmap_put(&m->pending, key, p) == 0, "meta: out of memory");
         }
         return;
+    case U_HOLD:
+        /* After U_INO: an orphan a RELEASE freed is back in the table. */
+        meta_hold_restore(m, u->session, key, r->u.hold.mine, r->u.hold.all);
+        return;
     default:
         meta_lock_fence_set(m, key, r->u.token);
         return;
@@ -277,7 +299,7 @@ void meta_undo_rollback(struct meta_undo *u, struct meta *m)
     void *v;
     for (int kind = 0; kind < U_KINDS; kind++)
         for (size_t it = 0; hmap_next(&u->saved[kind], &it, &k, &v);)
-            restore(m, kind, k, v);
+            restore(u, m, kind, k, v);
     /* Inodes the transaction created and no later op touched. */
     for (uint64_t ino = u->next_ino; ino < m->next_ino; ino++) {
         struct meta_inode *in = meta_ino_get(m, ino);
@@ -290,6 +312,7 @@ void meta_undo_rollback(struct meta_undo *u, struct meta *m)
     m->next_ino = u->next_ino;
     m->next_chunk = u->next_chunk;
     m->next_outbox = u->next_outbox;
+    m->next_version = u->next_version;
     m->used_bytes = u->used_bytes;
     m->outbox_n = u->outbox_n;
     m->outbox_live = u->outbox_live;

@@ -14,8 +14,9 @@
 #include "meta/internal.h"
 
 struct meta_undo {
-    struct hmap saved[5]; /* per kind of object: key -> struct undo_rec* */
-    uint64_t next_ino, next_chunk, next_outbox, used_bytes;
+    struct hmap saved[6]; /* per kind of object: key -> struct undo_rec* */
+    uint64_t session;     /* the transaction's (holds are saved for it) */
+    uint64_t next_ino, next_chunk, next_outbox, next_version, used_bytes;
     size_t outbox_n, outbox_live;
 };
 

@@ -525,8 +525,10 @@ static int report_keep(struct metad *d, uint32_t node, const struct wire_chunk_e
     struct meta_chunk_info ci;
     if (meta_chunk_get(d->meta, en->chunk, &ci))
         return 0; /* unknown: deleted, or a pending new chunk (the state decides) */
+    /* While a write is pending, any newer staged version may be its own:
+     * rewrite versions are not consecutive (meta/data.c). */
     if (en->staged)
-        return ci.state == META_CHUNK_WRITING && en->version == ci.version + 1;
+        return ci.state == META_CHUNK_WRITING && en->version > ci.version;
     if (en->version > ci.version)
         return 1;
     return en->version == ci.version && listed(&ci, node);

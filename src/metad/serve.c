@@ -31,8 +31,12 @@ const char *metad_leader_addr(const struct metad *d)
 {
     if (d->leader == RAFT_NONE)
         return "";
-    if (d->leader == d->cfg.id)
-        return d->cfg.listen;
+    if (d->leader == d->cfg.id) {
+        /* The address the members know us by (a proxy's in the nemesis
+         * tests), which may differ from where we listen. */
+        const char *self = metad_members_get(&d->members, d->cfg.id);
+        return self && *self ? self : d->cfg.listen;
+    }
     const char *a = metad_members_get(&d->members, d->leader);
     if (!a)
         a = transport_peer_addr(d->tr, d->leader);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cairn_errors.h"
+#include "meta/cmd.h"
 #include "test.h"
 #include "test_data.h"
 
@@ -126,5 +127,31 @@ TEST_T(data_file_over_one_chunk, 150)
             st.pieces_sent, st.allocs, st.commits, st.aborts, st.reads_sent);
     CHECK_EQ_U64(st.commits, 2);
     CHECK_EQ_U64(st.aborts, 0);
+    dt_stop(&t);
+}
+
+/* Truncate down, then write past the new end inside the same chunk: the
+ * rewrite's copy of the base is cut to the truncated length on the chunk
+ * servers (CHUNK_WRITE base_length), so the cut bytes read as zeros, even
+ * before the outbox's TRUNCATE reaches the copies. Found on the FUSE mount:
+ * without base_length the old bytes came back and were committed. */
+TEST_T(data_truncate_then_write_past_end, 90)
+{
+    static struct dt t;
+    struct dt_opts o = {.chunks = 3, .copt = {.scrub_rate = CLUSTER_SCRUB_OFF}};
+    dt_start(&t, &o);
+    uint64_t ino = dt_create(&t, "cut", 0);
+    CHECK_OK(dt_write(&t, ino, 11, 0, 200000, 65536));
+    struct cairn_buf cmd;
+    buf_init(&cmd, 0);
+    struct meta_hdr h = {0};
+    struct meta_attr set = {.size = 50000};
+    CHECK_OK(meta_cmd_setattr(&cmd, &h, ino, META_SET_SIZE, &set));
+    CHECK_OK(metaclient_mutate_sync(t.mc, cmd.data, cmd.len, NULL, NULL));
+    buf_free(&cmd);
+    CHECK_OK(dt_write(&t, ino, 12, 150000, 1000, 1000));
+    struct dt_spans v = {.n = 2, .s = {{11, 0, 50000}, {12, 150000, 1000}}};
+    check_equal(&t, ino, 151000, dt_expect_spans, &v);
+    CHECK_EQ(dt_chunk(&t, ino, 0).length, 151000);
     dt_stop(&t);
 }

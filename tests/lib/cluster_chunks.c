@@ -34,7 +34,7 @@ static void meta_list(const struct cluster *c, char *out, size_t len)
     size_t off = 0;
     out[0] = '\0';
     for (uint32_t i = 0; i < c->n_nodes && off < len; i++)
-        off += (size_t)snprintf(out + off, len - off, "%s%s", i ? "," : "", c->nodes[i].addr);
+        off += (size_t)snprintf(out + off, len - off, "%s%s", i ? "," : "", c->nodes[i].adv);
 }
 
 int cluster_chunk_spawn(struct cluster *c, uint32_t i)
@@ -71,6 +71,10 @@ int cluster_chunk_spawn(struct cluster *c, uint32_t i)
         argv[a++] = (char *)"--capacity";
         argv[a++] = cap;
     }
+    if (strcmp(k->adv, k->addr) != 0) {
+        argv[a++] = (char *)"--advertise";
+        argv[a++] = k->adv;
+    }
     if (k->label[0]) {
         argv[a++] = (char *)"--label";
         argv[a++] = k->label;
@@ -81,6 +85,8 @@ int cluster_chunk_spawn(struct cluster *c, uint32_t i)
         return CAIRN_EIO;
     k->pid = pid;
     k->paused = 0;
+    if (c->o.spawned)
+        c->o.spawned(c->o.advertise_arg, CLUSTER_KIND_CHUNK, i, pid);
     return 0;
 }
 
@@ -116,6 +122,13 @@ int cluster_chunk_add(struct cluster *c, const struct cluster_chunk_opts *o, uin
     int rc = chunk_port(c, k->addr, sizeof k->addr);
     if (rc)
         return rc;
+    memcpy(k->adv, k->addr, sizeof k->adv);
+    if (c->o.advertise) {
+        rc = c->o.advertise(c->o.advertise_arg, CLUSTER_KIND_CHUNK, i, k->addr, k->adv,
+                            sizeof k->adv);
+        if (rc)
+            return rc;
+    }
     char parent[CLUSTER_DIR_MAX + 16];
     snprintf(parent, sizeof parent, "%s/cs", c->dir);
     if (mkdir(parent, 0700) != 0 && errno != EEXIST)

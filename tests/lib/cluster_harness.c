@@ -184,7 +184,10 @@ void cluster_run_for(struct cluster *c, uint32_t ms)
     int fired = 0;
     uv_timer_init(c->loop, &t);
     t.data = &fired;
-    uv_timer_start(&t, tick_cb, ms, 0);
+    /* Repeating: uv_run(ONCE) runs due timers before it polls, so a
+     * one-shot timer that came due before the call (a loaded machine)
+     * would fire there and leave the poll without any timeout at all. */
+    uv_timer_start(&t, tick_cb, ms, ms ? ms : 1);
     while (!fired)
         uv_run(c->loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&t, NULL);
@@ -196,6 +199,14 @@ size_t cluster_addrs(const struct cluster *c, const char **out, size_t max)
     size_t n = 0;
     for (uint32_t i = 0; i < c->n_nodes && n < max; i++)
         out[n++] = c->nodes[i].addr;
+    return n;
+}
+
+size_t cluster_adv_addrs(const struct cluster *c, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->n_nodes && n < max; i++)
+        out[n++] = c->nodes[i].adv;
     return n;
 }
 
@@ -274,6 +285,8 @@ int cluster_node_spawn(struct cluster *c, uint32_t i)
     reg_add(pid);
     n->pid = pid;
     n->paused = 0;
+    if (c->o.spawned)
+        c->o.spawned(c->o.advertise_arg, CLUSTER_KIND_META, i, pid);
     return 0;
 }
 
@@ -652,6 +665,13 @@ static int node_init(struct cluster *c, uint32_t i, uint64_t id, const char *sub
     int rc = port_pick(c, n->addr, sizeof n->addr);
     if (rc)
         return rc;
+    memcpy(n->adv, n->addr, sizeof n->adv);
+    if (c->o.advertise) {
+        rc = c->o.advertise(c->o.advertise_arg, CLUSTER_KIND_META, i, n->addr, n->adv,
+                            sizeof n->adv);
+        if (rc)
+            return rc;
+    }
     char parent[CLUSTER_DIR_MAX + 32];
     snprintf(parent, sizeof parent, "%s/%s", c->dir, sub);
     if (mkdir(parent, 0700) != 0 && errno != EEXIST)
@@ -704,7 +724,7 @@ static int start_once(struct cluster *c, int attempt)
             return rc;
         c->n_nodes++;
         off += (size_t)snprintf(c->peers + off, sizeof c->peers - off, "%s%" PRIu64 "=%s",
-                                i ? "," : "", c->nodes[i].id, c->nodes[i].addr);
+                                i ? "," : "", c->nodes[i].id, c->nodes[i].adv);
     }
     for (uint32_t i = 0; i < c->n_nodes; i++) {
         int rc = cluster_node_spawn(c, i);
@@ -806,5 +826,11 @@ pid_t cluster_proc_spawn(const char *bin, char *const argv[], const char *log)
 }
 
 void cluster_proc_reaped(pid_t pid) { reg_del(pid); }
+
+void cluster_proc_register(pid_t pid)
+{
+    reg_install();
+    reg_add(pid);
+}
 
 int cluster_port_pick(struct cluster *c, char *addr, size_t len) { return port_pick(c, addr, len); }

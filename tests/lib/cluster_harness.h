@@ -54,11 +54,23 @@ struct cluster_opts {
     const char *log_level;        /* NULL = "info" */
     uint64_t seed;                /* port choice */
     const char *const *meta_args; /* extra flags of every `cairn meta`: NULL-terminated */
+    /* Optional (the nemesis's proxy): the address the other processes are
+     * given for a server that listens on `listen`; kind CLUSTER_KIND_META
+     * (slot = metadata slot) or CLUSTER_KIND_CHUNK. NULL: listen itself. */
+    int (*advertise)(void *arg, int kind, uint32_t slot, const char *listen, char *out, size_t len);
+    void *advertise_arg;
+    /* Optional: told the pid of every server process just started (before
+     * it can connect anywhere), with the same kind and slot. */
+    void (*spawned)(void *arg, int kind, uint32_t slot, pid_t pid);
 };
+
+#define CLUSTER_KIND_META 0
+#define CLUSTER_KIND_CHUNK 1
 
 struct cluster_node {
     uint64_t id;
-    char addr[CAIRN_MEMBER_ADDR_MAX + 1];
+    char addr[CAIRN_MEMBER_ADDR_MAX + 1]; /* where it listens (the harness asks here) */
+    char adv[CAIRN_MEMBER_ADDR_MAX + 1];  /* what peers and clients are given */
     char data[CLUSTER_PATH_MAX];
     char log[CLUSTER_PATH_MAX];
     pid_t pid; /* 0 when not running */
@@ -85,6 +97,7 @@ struct cluster_chunk_opts {
 
 struct cluster_chunk {
     char addr[CAIRN_MEMBER_ADDR_MAX + 1];
+    char adv[CAIRN_MEMBER_ADDR_MAX + 1]; /* registered address (--advertise) */
     char data[CLUSTER_PATH_MAX];
     char log[CLUSTER_PATH_MAX];
     char label[CAIRN_NODE_LABEL_MAX + 1];
@@ -139,6 +152,8 @@ void cluster_stop(struct cluster *c);
 
 /* The node's "host:port" strings of every started slot, for clients. */
 size_t cluster_addrs(const struct cluster *c, const char **out, size_t max);
+/* The same, as given to peers and clients (the advertised addresses). */
+size_t cluster_adv_addrs(const struct cluster *c, const char **out, size_t max);
 
 /* Process control, by slot index. spawn starts the process (same id, port
  * and data dir as before); kill is SIGKILL + reap; term is SIGTERM + reap
@@ -239,6 +254,9 @@ int cluster_chunk_corrupt(const struct cluster *c, uint32_t i, uint64_t chunk, u
  * the kill-at-exit handlers; forget a reaped one; a free loopback port. */
 pid_t cluster_proc_spawn(const char *bin, char *const argv[], const char *log);
 void cluster_proc_reaped(pid_t pid);
+/* Register a process started otherwise (a forked worker) for the kill-at-exit
+ * handlers; forget it with cluster_proc_reaped once reaped. */
+void cluster_proc_register(pid_t pid);
 int cluster_port_pick(struct cluster *c, char *addr, size_t len);
 
 #endif

@@ -22,12 +22,17 @@
  *                         that are committed and that it knows committed,
  *                         every later write, truncation, snapshot or crash
  *                         must leave them there (chk_hold).
+ *   state digest          (meta mode) the state machine's digest after an
+ *                         index is the same on every node that applied it,
+ *                         loaded it from a snapshot or ends there (chk_state).
  *   linearizability       at the end, the client history against
- *                         lin_model_kv (chk_history).
+ *                         lin_model_kv, or sim_model_ns in meta mode
+ *                         (chk_history).
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "cairn_errors.h"
 #include "common/assert.h"
 #include "sim.h"
 
@@ -277,13 +282,46 @@ static void corrupt_history(struct sim_world *w)
     hist_add(w, &bad);
 }
 
+void chk_state(struct sim_world *w, struct sim_node *n, uint64_t index, uint64_t digest,
+               const char *what)
+{
+    struct sim_rec *rec = chk_rec(w, index);
+    w->st.state_checks++;
+    if (rec->state == 0)
+        rec->state = digest;
+    else if (rec->state != digest)
+        sim_fail(w, "state digest",
+                 "node %llu %s at index %llu with state digest %016llx; another node had "
+                 "%016llx there",
+                 (ull)n->id, what, (ull)index, (ull)digest, (ull)rec->state);
+}
+
+/* Self-test corruption (meta mode): a LOOKUP answers a file with a tag no
+ * inode ever had (a replica serving an invented namespace). */
+static void corrupt_ns_history(struct sim_world *w)
+{
+    for (size_t i = 0; i < w->n_hist; i++) {
+        struct lin_op *g = &w->hist[i];
+        if (g->kind != SIM_NS_LOOKUP || g->ret_time == LIN_TIME_INF)
+            continue;
+        w->corrupted = 1;
+        g->out[0] = 0;
+        g->out[1] = SIM_NS_FILE | SIM_NS_TAG_NEVER;
+        return;
+    }
+}
+
 void chk_history(struct sim_world *w)
 {
     if (w->o.corrupt == SIM_CORRUPT_FUTURE_READ)
         corrupt_history(w);
+    if (w->o.corrupt == SIM_CORRUPT_NS_HISTORY)
+        corrupt_ns_history(w);
+    const struct lin_model *model = w->o.sm == SIM_SM_META ? &sim_model_ns : &lin_model_kv;
     struct lin_result res;
     memset(&res, 0, sizeof res);
-    enum lin_verdict v = lin_check(&lin_model_kv, w->hist, w->n_hist, SIM_LIN_BUDGET, &res);
+    w->st.hist_ops += w->n_hist;
+    enum lin_verdict v = lin_check(model, w->hist, w->n_hist, SIM_LIN_BUDGET, &res);
     if (v == LIN_VIOLATION)
         sim_fail(w, "linearizability", "history of %zu ops, key %llu: %s", w->n_hist,
                  (ull)res.bad_key, res.report);

@@ -24,6 +24,7 @@
 #include "cairn_errors.h"
 #include "common/assert.h"
 #include "sim.h"
+#include "wire/codec.h"
 
 void clients_init(struct sim_world *w)
 {
@@ -92,7 +93,7 @@ static void client_begin(struct sim_world *w, struct sim_client *c)
     } else {
         /* Expect a value seen lately, or absent, so that some CAS succeed. */
         c->op.kind = LIN_KV_CAS;
-        c->op.arg[0] = prng_chance(r, 2, 3) ? w->nodes[0].kv.vals[c->op.key] : 0;
+        c->op.arg[0] = prng_chance(r, 2, 3) ? w->nodes[0].sm.vals[c->op.key] : 0;
         c->op.arg[1] = value;
     }
     c->ctx = (uint64_t)c->id << 40 | c->seq;
@@ -207,8 +208,12 @@ void clients_on_read(struct sim_world *w, struct sim_node *n, uint64_t ctx)
 {
     for (uint32_t i = 0; i < w->p.n_clients; i++) {
         struct sim_client *c = &w->clients[i];
-        if (c->state == SIM_CL_WAIT_READ && c->node == n->id && c->ctx == ctx)
-            client_done(w, c, n->kv.vals[c->op.key]);
+        if (c->state != SIM_CL_WAIT_READ || c->node != n->id || c->ctx != ctx)
+            continue;
+        uint8_t key = (uint8_t)c->op.key;
+        buf_reset(&w->reply);
+        CAIRN_ASSERT(n->sm.ops->query(&n->sm, &key, 1, &w->reply) == 0 && w->reply.len == 8);
+        client_done(w, c, wire_load_u64(w->reply.data));
     }
 }
 

@@ -156,14 +156,14 @@ void disk_app_snapshot(struct sim_world *w, struct sim_node *n, uint64_t index, 
      * the one the state machine replayed up to index. */
     struct raft_snapshot_meta meta;
     raft_get_snapshot_meta(n->r, &meta);
-    if (meta.index != index || meta.term != term || !conf_same(&meta.conf, &n->kv.conf)) {
+    if (meta.index != index || meta.term != term || !conf_same(&meta.conf, &n->sm.conf)) {
         sim_fail(w, "core contract",
                  "node %llu: snapshot meta after raft_snapshot_taken(%llu) is index %llu term "
                  "%llu (log term %llu), %u voters %u learners (state machine: %u, %u)",
                  (unsigned long long)n->id, (unsigned long long)index,
                  (unsigned long long)meta.index, (unsigned long long)meta.term,
                  (unsigned long long)term, meta.conf.n_voters, meta.conf.n_learners,
-                 n->kv.conf.n_voters, n->kv.conf.n_learners);
+                 n->sm.conf.n_voters, n->sm.conf.n_learners);
         free(data);
         return;
     }

@@ -1,9 +1,8 @@
 /*
- * kv.c: the simulator's state machine: a few u64 registers written by PUT
- * and CAS commands, plus the membership as of the applied index (needed for
- * the meta of the snapshots the application takes). A chain digest of every
- * applied entry lets the checkers compare two nodes' whole histories in one
- * number.
+ * kv.c: the simulator's built-in state machine (the default mode): a few u64
+ * registers written by PUT and CAS commands, as an ops table of sm.c (which
+ * keeps the membership and the chain digest every mode shares). Its snapshot
+ * bytes are the registers.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +10,6 @@
 #include "common/assert.h"
 #include "sim.h"
 #include "wire/codec.h"
-
-void kv_init(struct sim_kv *kv, const struct raft_conf *conf)
-{
-    memset(kv, 0, sizeof *kv);
-    kv->conf = *conf;
-}
 
 void kv_cmd_encode(const struct sim_cmd *c, uint8_t out[SIM_CMD_BYTES])
 {
@@ -87,63 +80,79 @@ void kv_conf_apply(struct raft_conf *c, const struct raft_conf_change *cc)
     }
 }
 
-/* Apply one entry. An entry the state machine cannot parse is applied as a
- * no-op (it still enters the digest): the checkers compare what was applied,
- * not whether it made sense. */
-void kv_apply(struct sim_kv *kv, uint64_t index, uint8_t type, const uint8_t *data, size_t len,
-              uint64_t hash, uint64_t *result)
+/* Apply one command. A command the state machine cannot parse is applied
+ * as a no-op (sm.c still folds it into the digest): the checkers compare
+ * what was applied, not whether it made sense. Returns 1 if a CAS swapped. */
+static int kv_sm_apply(struct sim_sm *sm, uint64_t index, const uint8_t *data, size_t len,
+                       struct cairn_buf *reply)
 {
-    *result = 0;
-    uint64_t mix[3] = {kv->digest, index, hash};
-    kv->digest = hash_bytes(mix, sizeof mix, 0x51u);
-    kv->applied = index;
-    if (type == RAFT_ENTRY_CONF) {
-        struct raft_conf_change cc;
-        if (raft_conf_change_decode(data, len, &cc) == 0)
-            kv_conf_apply(&kv->conf, &cc);
-        return;
-    }
     struct sim_cmd c;
     if (len == 0 || kv_cmd_decode(data, len, &c) != 0)
-        return;
+        return 0;
     switch (c.op) {
     case SIM_CMD_PUT:
     case SIM_CMD_FILL:
-        kv->vals[c.key] = c.a0;
+        sm->vals[c.key] = c.a0;
         break;
     case SIM_CMD_CAS:
-        if (kv->vals[c.key] == c.a0) {
-            kv->vals[c.key] = c.a1;
-            *result = 1;
+        if (sm->vals[c.key] == c.a0) {
+            sm->vals[c.key] = c.a1;
+            return 1;
         }
         break;
     default:
         break;
     }
-}
-
-#define KV_SAVE_BYTES (8u * (2u + SIM_KEYS))
-
-uint8_t *kv_save(const struct sim_kv *kv, size_t *len)
-{
-    uint8_t *p = sim_xmalloc(KV_SAVE_BYTES);
-    wire_store_u64(p, kv->applied);
-    wire_store_u64(p + 8, kv->digest);
-    for (uint32_t k = 0; k < SIM_KEYS; k++)
-        wire_store_u64(p + 16 + 8 * k, kv->vals[k]);
-    *len = KV_SAVE_BYTES;
-    return p;
-}
-
-/* Load a snapshot's data; the membership comes from the snapshot's meta. */
-int kv_load(struct sim_kv *kv, const uint8_t *p, size_t len, const struct raft_conf *conf)
-{
-    if (len != KV_SAVE_BYTES)
-        return -1;
-    kv_init(kv, conf);
-    kv->applied = wire_load_u64(p);
-    kv->digest = wire_load_u64(p + 8);
-    for (uint32_t k = 0; k < SIM_KEYS; k++)
-        kv->vals[k] = wire_load_u64(p + 16 + 8 * k);
     return 0;
 }
+
+static void kv_sm_init(struct sim_sm *sm) { memset(sm->vals, 0, sizeof sm->vals); }
+
+/* A read: one byte, the key; the reply is its value (u64). */
+static int kv_sm_query(const struct sim_sm *sm, const uint8_t *q, size_t len,
+                       struct cairn_buf *reply)
+{
+    if (len != 1 || q[0] >= SIM_KEYS)
+        return -1;
+    uint8_t v[8];
+    wire_store_u64(v, sm->vals[q[0]]);
+    return buf_append(reply, v, sizeof v);
+}
+
+static int kv_sm_save(const struct sim_sm *sm, struct cairn_buf *out)
+{
+    uint8_t *p = buf_extend(out, 8u * SIM_KEYS);
+    if (!p)
+        return -1;
+    for (uint32_t k = 0; k < SIM_KEYS; k++)
+        wire_store_u64(p + 8 * k, sm->vals[k]);
+    return 0;
+}
+
+static int kv_sm_load(struct sim_sm *sm, const uint8_t *p, size_t len)
+{
+    if (len != 8u * SIM_KEYS)
+        return -1;
+    for (uint32_t k = 0; k < SIM_KEYS; k++)
+        sm->vals[k] = wire_load_u64(p + 8 * k);
+    return 0;
+}
+
+static uint64_t kv_sm_digest(const struct sim_sm *sm)
+{
+    uint64_t h = hash_bytes(sm->vals, sizeof sm->vals, 0x6b76u);
+    return h ? h : 1;
+}
+
+static void kv_sm_free(struct sim_sm *sm) { (void)sm; }
+
+const struct sim_sm_ops sim_sm_kv_ops = {
+    .name = "kv",
+    .init = kv_sm_init,
+    .apply = kv_sm_apply,
+    .query = kv_sm_query,
+    .save = kv_sm_save,
+    .load = kv_sm_load,
+    .digest = kv_sm_digest,
+    .free = kv_sm_free,
+};

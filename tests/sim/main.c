@@ -1,12 +1,15 @@
 /*
  * main.c: the simulator's command line, and its test cases for the runner.
  *
- *   sim --seed S [--verbose]                  one seed (--verbose: every event)
- *   sim --seeds N [--from A] [--stop]         seeds A..A+N-1 (A = 0)
- *   sim --list | sim CASE...                  the tests/lib/test.h protocol
+ *   sim --seed S [--verbose] [--sm kv|meta]           one seed (--verbose: every event)
+ *   sim --seeds N [--from A] [--stop] [--sm kv|meta]  seeds A..A+N-1 (A = 0)
+ *   sim --list | sim CASE...                          the tests/lib/test.h protocol
  *
- * `make test` runs SIM_RANGE_CASES cases of SIM_RANGE_SEEDS seeds each
- * (seeds_0000_0249, ...), plus the self-tests of selftest.c. A failing seed
+ * --sm picks the replicated state machine: kv (default, kv.c) or meta (the
+ * real metadata state machine, mclient.c). `make test` runs SIM_RANGE_CASES
+ * cases of SIM_RANGE_SEEDS kv seeds each (seeds_0000_0249, ...),
+ * SIM_META_CASES cases of meta seeds (meta_seeds_0000_0099, ...), plus the
+ * self-tests of selftest.c. A failing seed
  * prints its report and `make sim SEED=<n>`. --seeds runs each seed in a
  * child process, so that a core assertion fails that seed only and the run
  * goes on to count the others (--stop: stop at the first failure, in one
@@ -28,6 +31,8 @@
 #define SIM_RANGE_SEEDS 250u
 #define SIM_RANGE_TIMEOUT_S 120u
 #define SIM_PROGRESS_EVERY 1000u
+#define SIM_META_CASES 2u
+#define SIM_META_SEEDS 100u
 
 typedef unsigned long long ull;
 
@@ -89,6 +94,16 @@ static void print_stats(const struct sim_stats *s)
            (ull)s->ops_unknown, (ull)s->reads_ok);
 }
 
+static void print_meta_stats(const struct sim_stats *s)
+{
+    printf("  meta: history ops checked=%llu retries=%llu state digests compared=%llu "
+           "seeds converged=%llu replicas compared at the end=%llu\n",
+           (ull)s->hist_ops, (ull)s->retries, (ull)s->state_checks, (ull)s->converged,
+           (ull)s->replicas_compared);
+}
+
+static const char *sm_flag(enum sim_sm_kind sm) { return sm == SIM_SM_META ? " SM=meta" : ""; }
+
 /* Failures counted by the invariant they broke, for the summary. */
 #define SIM_FAIL_KINDS 16u
 struct fail_tally {
@@ -111,30 +126,32 @@ static void tally_add(struct fail_tally *t, const char *inv, uint64_t seed)
     }
 }
 
-static void tally_print(const struct fail_tally *t)
+static void tally_print(const struct fail_tally *t, enum sim_sm_kind sm)
 {
     for (unsigned k = 0; k < SIM_FAIL_KINDS && t->count[k]; k++)
-        printf("  %llu failed on %s (first: make sim SEED=%llu)\n", (ull)t->count[k], t->inv[k],
-               (ull)t->first_seed[k]);
+        printf("  %llu failed on %s (first: make sim SEED=%llu%s)\n", (ull)t->count[k], t->inv[k],
+               (ull)t->first_seed[k], sm_flag(sm));
 }
 
 /* Seeds from..from+count-1; returns the number that failed. Wall-clock time
  * is only reported, never used by a run. */
-static uint64_t run_seeds(uint64_t from, uint64_t count, int keep_going)
+static uint64_t run_seeds(uint64_t from, uint64_t count, int keep_going, enum sim_sm_kind sm,
+                          struct sim_stats *out)
 {
     uint64_t t0 = time_mono_ns(), failed = 0, done = 0;
     struct sim_stats st = {0};
     struct fail_tally tally;
     memset(&tally, 0, sizeof tally);
     for (uint64_t s = from; s < from + count; s++) {
-        struct sim_opts o = {.seed = s};
+        struct sim_opts o = {.seed = s, .sm = sm};
         struct sim_result res;
         int rc = keep_going ? run_isolated(&o, &res, &st) : sim_run(&o, &res, &st);
         done++;
         if (rc) {
             failed++;
             tally_add(&tally, res.inv, s);
-            printf("seed %llu FAILED: %s (replay: make sim SEED=%llu)\n", (ull)s, res.inv, (ull)s);
+            printf("seed %llu FAILED: %s (replay: make sim SEED=%llu%s)\n", (ull)s, res.inv, (ull)s,
+                   sm_flag(sm));
             if (!keep_going)
                 break;
         }
@@ -146,18 +163,31 @@ static uint64_t run_seeds(uint64_t from, uint64_t count, int keep_going)
     printf("sim: seeds %llu..%llu: %llu run, %llu passed, %llu failed in %.1f s (%.1f ms/seed)\n",
            (ull)from, (ull)(from + count - 1), (ull)done, (ull)(done - failed), (ull)failed, secs,
            done ? secs * 1000.0 / (double)done : 0.0);
-    tally_print(&tally);
+    tally_print(&tally, sm);
     print_stats(&st);
+    if (sm == SIM_SM_META)
+        print_meta_stats(&st);
+    if (out)
+        *out = st;
     return failed;
 }
 
 static void run_range_case(void)
 {
     unsigned a = 0, b = 0;
-    CHECKF(sscanf(test_name(), "seeds_%u_%u", &a, &b) == 2 && b >= a, "bad case name %s",
-           test_name());
-    uint64_t failed = run_seeds(a, (uint64_t)b - a + 1, 0);
+    enum sim_sm_kind sm = strncmp(test_name(), "meta_", 5) == 0 ? SIM_SM_META : SIM_SM_KV;
+    const char *name = test_name() + (sm == SIM_SM_META ? 5 : 0);
+    CHECKF(sscanf(name, "seeds_%u_%u", &a, &b) == 2 && b >= a, "bad case name %s", test_name());
+    struct sim_stats st;
+    uint64_t n = (uint64_t)b - a + 1;
+    uint64_t failed = run_seeds(a, n, 0, sm, &st);
     CHECKF(failed == 0, "a simulator seed failed: see its report and replay command above");
+    if (sm == SIM_SM_META) {
+        /* The machinery must have run: every seed compared its replicas at
+         * the end, real meta snapshots were installed, histories checked. */
+        CHECK_EQ_U64(st.converged, n);
+        CHECK(st.snapshots_installed > 0 && st.state_checks > 0 && st.hist_ops > 0);
+    }
 }
 
 static void register_range_cases(void)
@@ -167,6 +197,13 @@ static void register_range_cases(void)
         unsigned a = i * SIM_RANGE_SEEDS;
         snprintf(names[i], sizeof names[i], "seeds_%04u_%04u", a, a + SIM_RANGE_SEEDS - 1);
         test_register(names[i], run_range_case, SIM_RANGE_TIMEOUT_S);
+    }
+    static char meta_names[SIM_META_CASES][40];
+    for (unsigned i = 0; i < SIM_META_CASES; i++) {
+        unsigned a = i * SIM_META_SEEDS;
+        snprintf(meta_names[i], sizeof meta_names[i], "meta_seeds_%04u_%04u", a,
+                 a + SIM_META_SEEDS - 1);
+        test_register(meta_names[i], run_range_case, SIM_RANGE_TIMEOUT_S);
     }
 }
 
@@ -183,21 +220,23 @@ static int parse_u64(const char *s, uint64_t *v)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: sim --seed S [--verbose]\n"
-                    "       sim --seeds N [--from A] [--stop]\n"
+    fprintf(stderr, "usage: sim --seed S [--verbose] [--sm kv|meta]\n"
+                    "       sim --seeds N [--from A] [--stop] [--sm kv|meta]\n"
                     "       sim --list | sim CASE...\n");
     return 2;
 }
 
-static int run_one(uint64_t seed, int verbose)
+static int run_one(uint64_t seed, int verbose, enum sim_sm_kind sm)
 {
-    struct sim_opts o = {.seed = seed, .verbose = verbose};
+    struct sim_opts o = {.seed = seed, .verbose = verbose, .sm = sm};
     struct sim_result res;
     struct sim_stats st = {0};
     int rc = sim_run(&o, &res, &st);
     printf("seed %llu: %s%s after %llu ticks, trace digest %016llx\n", (ull)seed,
            rc ? "FAILED: " : "ok", res.inv, (ull)res.ticks, (ull)res.digest);
     print_stats(&st);
+    if (sm == SIM_SM_META)
+        print_meta_stats(&st);
     return rc ? 1 : 0;
 }
 
@@ -205,6 +244,7 @@ static int cli_main(int argc, char **argv)
 {
     uint64_t seed = 0, seeds = 0, from = 0;
     int have_seed = 0, have_seeds = 0, verbose = 0, keep_going = 1;
+    enum sim_sm_kind sm = SIM_SM_KV;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -218,6 +258,10 @@ static int cli_main(int argc, char **argv)
             verbose = 1;
         else if (strcmp(a, "--stop") == 0)
             keep_going = 0;
+        else if (strcmp(a, "--sm") == 0 && more && strcmp(argv[i + 1], "kv") == 0 && ++i)
+            sm = SIM_SM_KV;
+        else if (strcmp(a, "--sm") == 0 && more && strcmp(argv[i + 1], "meta") == 0 && ++i)
+            sm = SIM_SM_META;
         else
             return usage();
     }
@@ -225,8 +269,8 @@ static int cli_main(int argc, char **argv)
     if (have_seed == have_seeds)
         return usage();
     if (have_seed)
-        return run_one(seed, verbose);
-    return run_seeds(from, seeds, keep_going) ? 1 : 0;
+        return run_one(seed, verbose, sm);
+    return run_seeds(from, seeds, keep_going, sm, NULL) ? 1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -5,15 +5,19 @@
  * One seed gives one whole run: a small Raft group (3 or 5 voters, plus
  * spare nodes for membership changes) of pure cores (src/raft) over a
  * simulated network and simulated disks, driven in ticks of simulated time,
- * with clients writing and reading a small key-value state machine. Every
+ * with clients writing and reading a small key-value state machine (kv
+ * mode) or running namespace operations on the real metadata state machine
+ * of src/meta (meta mode, --sm meta). Every
  * random choice comes from one prng seeded by the seed, nodes are visited in
  * id order, messages in an order drawn from that prng, and nothing reads a
  * clock, so a seed replays bit for bit. README.md in this folder describes
  * the fault model.
  *
  * Files: world.c (nodes, the ready/sync loop and the phases of a run),
- * disk.c (durable and unsynced state of a node), net.c (network), kv.c (the
- * state machine), client.c (clients and their history), nemesis.c (faults,
+ * disk.c (durable and unsynced state of a node), net.c (network), sm.c (the
+ * state machine's shared part, and meta mode's ops), kv.c (kv mode's ops),
+ * client.c (kv clients and their history), mclient.c (meta clients),
+ * nsmodel.c (meta mode's namespace model for lincheck), nemesis.c (faults,
  * membership changes, transfers), check.c (invariant checkers), trace.c
  * (event trace, failure reports), main.c (command line and test cases),
  * selftest.c (one case per checker proving it catches a violation).
@@ -38,7 +42,10 @@
 #include "common/hashmap.h"
 #include "common/prng.h"
 #include "lincheck.h"
+#include "common/buf.h"
 #include "raft/raft.h"
+
+struct meta;
 
 /* Node slots: 5 voters and 2 spares that membership changes bring in. */
 #define SIM_NODES_MAX 7u
@@ -139,7 +146,7 @@ struct sim_pending {
     struct raft_hard_state hs;
 };
 
-/* ---- the key-value state machine -------------------------------------- */
+/* ---- the replicated state machine ------------------------------------- */
 
 enum sim_cmd_op {
     SIM_CMD_PUT = 1,
@@ -158,11 +165,70 @@ struct sim_cmd {
 #define SIM_CMD_BYTES 32u
 #define SIM_FILL_PAD_MAX 300u
 
-struct sim_kv {
+/* Which state machine the group replicates (sim_opts.sm). */
+enum sim_sm_kind {
+    SIM_SM_KV = 0,   /* the built-in registers of kv.c */
+    SIM_SM_META = 1, /* the real metadata state machine of src/meta */
+};
+
+struct sim_sm_ops;
+
+/* A node's state machine: the part every mode shares (applied index, chain
+ * digest, membership; sm.c) and the mode's own state (vals for kv, meta for
+ * meta), reached through its ops table. */
+struct sim_sm {
+    const struct sim_sm_ops *ops;
     uint64_t applied;
     uint64_t digest; /* chain hash of every entry applied, 1..applied */
     uint64_t vals[SIM_KEYS];
     struct raft_conf conf; /* membership as of `applied` */
+    struct meta *meta;     /* SIM_SM_META */
+};
+
+/* A state machine implementation. Normal entries only (membership entries
+ * and the chain digest are sm.c's); apply appends the command's reply to
+ * `reply` and returns its status (kv: 1 when a CAS swapped); query serves a
+ * read without changing anything; save appends the state's snapshot bytes,
+ * load rebuilds the state from them (0 or -1); digest hashes the logical
+ * state (equal states, equal digests). */
+struct sim_sm_ops {
+    const char *name;
+    void (*init)(struct sim_sm *sm);
+    int (*apply)(struct sim_sm *sm, uint64_t index, const uint8_t *data, size_t len,
+                 struct cairn_buf *reply);
+    int (*query)(const struct sim_sm *sm, const uint8_t *q, size_t len, struct cairn_buf *reply);
+    int (*save)(const struct sim_sm *sm, struct cairn_buf *out);
+    int (*load)(struct sim_sm *sm, const uint8_t *p, size_t len);
+    uint64_t (*digest)(const struct sim_sm *sm);
+    void (*free)(struct sim_sm *sm);
+};
+extern const struct sim_sm_ops sim_sm_kv_ops;
+extern const struct sim_sm_ops sim_sm_meta_ops;
+
+/* ---- meta mode: the namespace the clients work on ---------------------- */
+
+/* Names: slots 0..3 in the root ("a".."d"), 4..5 in the subdirectory "sub"
+ * ("x", "y"); a few names keep the unpartitioned linearizability search
+ * short. */
+#define SIM_NS_SLOTS 6u
+#define SIM_NS_ROOT_SLOTS 4u
+/* A new inode's tag (its permission bits): 1..SIM_NS_TAG_MAX; 0777 is never
+ * given (the self-test's invented file has it). */
+#define SIM_NS_TAG_MAX 510u
+#define SIM_NS_TAG_NEVER 0777u
+#define SIM_NS_FILE 0x1000u /* LOOKUP's out[1]: kind | tag */
+#define SIM_NS_DIR 0x2000u
+
+/* History operations of meta mode (lin_op.kind); arguments and results in
+ * nsmodel.c. */
+enum sim_ns_op {
+    SIM_NS_CREATE = 21,
+    SIM_NS_MKDIR = 22,
+    SIM_NS_UNLINK = 23,
+    SIM_NS_RMDIR = 24,
+    SIM_NS_RENAME = 25,
+    SIM_NS_LOOKUP = 26,
+    SIM_NS_READDIR = 27,
 };
 
 /* ---- nodes ----------------------------------------------------------- */
@@ -184,7 +250,7 @@ struct sim_node {
     struct raft *r;
     struct sim_disk disk;
     struct sim_pending pend;
-    struct sim_kv kv;
+    struct sim_sm sm;
     struct sim_read *reads; /* read states waiting for apply */
     size_t n_reads, cap_reads;
     uint64_t restart_tick; /* UINT64_MAX: stays down */
@@ -239,6 +305,19 @@ struct sim_client {
     uint64_t seq;
     uint64_t guess; /* node believed to lead */
     struct lin_op op;
+    /* meta mode */
+    uint64_t session;     /* 0: none open yet */
+    uint64_t mseq;        /* last session seq used */
+    uint32_t mop;         /* SIM_MOP_* */
+    int via_log;          /* a read through the log instead of ReadIndex */
+    struct cairn_buf cmd; /* the command, now_ns 0 (stamped on proposal) */
+};
+
+/* Meta-mode operations outside the history. */
+enum sim_mop {
+    SIM_MOP_NS = 0,   /* a namespace operation of the history (op.kind) */
+    SIM_MOP_OPEN = 1, /* SESSION_OPEN */
+    SIM_MOP_SETUP = 2 /* MKDIR of the subdirectory (client 1, once) */
 };
 
 /* ---- checker state --------------------------------------------------- */
@@ -252,6 +331,7 @@ struct sim_rec {
     uint64_t hash;
     uint64_t digest;
     uint8_t applied; /* hash and digest are known */
+    uint64_t state;  /* state machine digest after this index; 0: not known */
 };
 
 /* One (index, term) seen in a durable log: log matching says every log with
@@ -336,6 +416,9 @@ enum sim_corrupt {
     SIM_CORRUPT_DROP_COMMITTED,    /* no committed entry lost */
     SIM_CORRUPT_NO_PROGRESS,       /* liveness */
     SIM_CORRUPT_FUTURE_READ,       /* linearizability */
+    SIM_CORRUPT_NS_HISTORY,        /* linearizability (meta: a LOOKUP lies) */
+    SIM_CORRUPT_STATE,             /* state digest (meta: one replica's state) */
+    SIM_CORRUPT_NO_DEDUP,          /* linearizability (meta: retries get a new seq) */
 };
 
 enum sim_phase {
@@ -362,6 +445,12 @@ struct sim_stats {
     uint64_t ops_ok;
     uint64_t ops_unknown;
     uint64_t reads_ok;
+    /* meta mode */
+    uint64_t hist_ops;     /* operations in the checked histories */
+    uint64_t retries;      /* client attempts after the first */
+    uint64_t state_checks; /* per-index state digests compared */
+    uint64_t converged;    /* seeds whose live replicas were compared at the end */
+    uint64_t replicas_compared;
 };
 
 struct sim_opts {
@@ -369,6 +458,7 @@ struct sim_opts {
     int verbose;
     enum sim_corrupt corrupt;
     int quiet; /* print no failure report (self-tests expecting one) */
+    enum sim_sm_kind sm;
 };
 
 /* The outcome of one run. */
@@ -401,6 +491,12 @@ struct sim_world {
     uint64_t probe_node; /* 0: none in flight */
     uint64_t probe_index;
     int probe_done;
+    /* meta mode */
+    struct cairn_buf reply; /* scratch: replies of applies and queries */
+    struct cairn_buf probe; /* the probe command in flight */
+    uint64_t sub_ino;       /* the subdirectory, once created */
+    uint32_t ns_tag;        /* last tag given to a new inode */
+    int draining;           /* clients start no new operation */
     struct sim_check chk;
     struct sim_trace tr;
     struct sim_stats st;
@@ -454,17 +550,25 @@ void net_isolate_all(struct sim_world *w);
 void sim_msg_free(struct raft_msg *m);
 
 /* kv.c */
-void kv_init(struct sim_kv *kv, const struct raft_conf *conf);
 void kv_cmd_encode(const struct sim_cmd *c, uint8_t out[SIM_CMD_BYTES]);
 int kv_cmd_decode(const uint8_t *p, size_t len, struct sim_cmd *c);
 uint64_t kv_entry_hash(uint64_t term, uint8_t type, const uint8_t *data, size_t len);
-/* Apply one committed entry; *result gets a CAS outcome (1 swapped). */
-void kv_apply(struct sim_kv *kv, uint64_t index, uint8_t type, const uint8_t *data, size_t len,
-              uint64_t hash, uint64_t *result);
-/* Serialize into a malloc'd buffer (*len bytes); load returns 0 or -1. */
-uint8_t *kv_save(const struct sim_kv *kv, size_t *len);
-int kv_load(struct sim_kv *kv, const uint8_t *p, size_t len, const struct raft_conf *conf);
 void kv_conf_apply(struct raft_conf *c, const struct raft_conf_change *cc);
+
+/* sm.c: the shared part of every state machine. sm_init and sm_load free
+ * what the state held before. */
+const struct sim_sm_ops *sm_ops_of(enum sim_sm_kind kind);
+void sm_init(struct sim_sm *sm, const struct sim_sm_ops *ops, const struct raft_conf *conf);
+void sm_free(struct sim_sm *sm);
+/* Apply one committed entry (any type) with its content hash; the reply of a
+ * normal entry goes to `reply` (reset first). Returns the command's status. */
+int sm_apply(struct sim_sm *sm, uint64_t index, uint8_t type, const uint8_t *data, size_t len,
+             uint64_t hash, struct cairn_buf *reply);
+/* Serialize into a malloc'd buffer (*len bytes); load returns 0 or -1 (the
+ * membership comes from the snapshot's meta). */
+uint8_t *sm_save(const struct sim_sm *sm, size_t *len);
+int sm_load(struct sim_sm *sm, const uint8_t *p, size_t len, const struct raft_conf *conf);
+uint64_t sm_state_digest(const struct sim_sm *sm);
 
 /* client.c */
 void clients_init(struct sim_world *w);
@@ -476,6 +580,25 @@ void clients_on_crash(struct sim_world *w, struct sim_node *n);
 void clients_finish(struct sim_world *w);
 void hist_add(struct sim_world *w, const struct lin_op *op);
 void load_step(struct sim_world *w);
+
+/* mclient.c: the clients of meta mode (namespace operations through
+ * sessions) and its background load and liveness probe. */
+void mcl_init(struct sim_world *w);
+void mcl_free(struct sim_world *w);
+void mcl_step(struct sim_world *w);
+void mcl_on_apply(struct sim_world *w, struct sim_node *n, const struct raft_entry *e,
+                  const struct cairn_buf *reply);
+void mcl_on_read(struct sim_world *w, struct sim_node *n, uint64_t ctx);
+void mcl_on_crash(struct sim_world *w, struct sim_node *n);
+void mcl_finish(struct sim_world *w);
+int mcl_busy(const struct sim_world *w);
+void mcl_load_step(struct sim_world *w);
+/* The probe command (meta mode): a read through the log unique to seq. */
+void mcl_probe_cmd(struct sim_world *w, uint64_t seq, struct cairn_buf *out);
+
+/* nsmodel.c: the namespace model for lincheck (meta mode). Slots 0..3 are
+ * names in the root, 4..5 in the subdirectory; see nsmodel.c. */
+extern const struct lin_model sim_model_ns;
 
 /* nemesis.c */
 void nemesis_step(struct sim_world *w);
@@ -494,6 +617,10 @@ void chk_durable_entry(struct sim_world *w, struct sim_node *n, const struct sim
                        uint64_t prev_term);
 void chk_hold(struct sim_world *w, struct sim_node *n, uint64_t from);
 void chk_history(struct sim_world *w);
+/* The state machine's state digest after `index` on node n (applied or
+ * loaded from a snapshot: `what`) must equal every other node's there. */
+void chk_state(struct sim_world *w, struct sim_node *n, uint64_t index, uint64_t digest,
+               const char *what);
 struct sim_rec *chk_rec(struct sim_world *w, uint64_t index);
 
 /* trace.c */

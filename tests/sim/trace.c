@@ -51,6 +51,20 @@ static const char *op_name(uint8_t op)
         return "PUT";
     case LIN_KV_CAS:
         return "CAS";
+    case SIM_NS_CREATE:
+        return "CREATE";
+    case SIM_NS_MKDIR:
+        return "MKDIR";
+    case SIM_NS_UNLINK:
+        return "UNLINK";
+    case SIM_NS_RMDIR:
+        return "RMDIR";
+    case SIM_NS_RENAME:
+        return "RENAME";
+    case SIM_NS_LOOKUP:
+        return "LOOKUP";
+    case SIM_NS_READDIR:
+        return "READDIR";
     default:
         return "?";
     }
@@ -303,7 +317,8 @@ void sim_report(const struct sim_world *w)
     fprintf(stderr, "invariant broken: %s\n  %s\n", w->fail_inv, w->fail_msg);
     sim_print_params(stderr, w);
     trace_print_last(w, SIM_TRACE_SHOW);
-    fprintf(stderr, "replay: make sim SEED=%llu\n", (ull)w->seed);
+    fprintf(stderr, "replay: make sim SEED=%llu%s\n", (ull)w->seed,
+            w->o.sm == SIM_SM_META ? " SM=meta" : "");
     fflush(stderr);
 }
 
@@ -322,7 +337,8 @@ static void on_abort(int sig)
                 sig, (ull)w->seed, (ull)w->tick, (ull)w->step);
         sim_print_params(stderr, w);
         trace_print_last(w, SIM_TRACE_SHOW);
-        fprintf(stderr, "replay: make sim SEED=%llu\n", (ull)w->seed);
+        fprintf(stderr, "replay: make sim SEED=%llu%s\n", (ull)w->seed,
+                w->o.sm == SIM_SM_META ? " SM=meta" : "");
         fflush(stderr);
     }
     raise(sig);

@@ -150,11 +150,16 @@ static void world_init(struct sim_world *w, const struct sim_opts *o)
         struct sim_node *n = &w->nodes[i];
         n->id = i + 1;
         n->disk.snap.conf = w->initial;
-        kv_init(&n->kv, &w->initial);
+        sm_init(&n->sm, sm_ops_of(o->sm), &w->initial);
     }
+    buf_init(&w->reply, 0);
+    buf_init(&w->probe, 0);
     net_init(w);
     chk_init(w);
-    clients_init(w);
+    if (o->sm == SIM_SM_META)
+        mcl_init(w);
+    else
+        clients_init(w);
     for (uint32_t i = 0; i < w->p.n_voters; i++)
         sim_node_start(w, &w->nodes[i]);
 }
@@ -168,7 +173,11 @@ static void world_free(struct sim_world *w)
         pending_discard(&n->pend);
         disk_free(&n->disk);
         free(n->reads);
+        sm_free(&n->sm);
     }
+    mcl_free(w);
+    buf_free(&w->reply);
+    buf_free(&w->probe);
     net_free(w);
     chk_free(w);
     free(w->hist);
@@ -233,9 +242,11 @@ void sim_node_start(struct sim_world *w, struct sim_node *n)
         return;
     }
     if (d->snap.index == 0)
-        kv_init(&n->kv, &d->snap.conf);
-    else
-        CAIRN_ASSERT(kv_load(&n->kv, d->snap.data, d->snap.len, &d->snap.conf) == 0);
+        sm_init(&n->sm, n->sm.ops, &d->snap.conf);
+    else if (sm_load(&n->sm, d->snap.data, d->snap.len, &d->snap.conf) != 0)
+        sim_fail(w, "state machine safety",
+                 "node %llu: its durable snapshot at %llu does not load (%zu bytes)",
+                 (unsigned long long)n->id, (unsigned long long)d->snap.index, d->snap.len);
     n->incarnation++;
     n->state = SIM_NODE_UP;
     n->restart_tick = 0;
@@ -250,8 +261,10 @@ void sim_node_start(struct sim_world *w, struct sim_node *n)
     n->hold = CAIRN_MIN(n->hold, CAIRN_MAX(d->hs.commit, d->snap.index));
     trace_ev(w, fresh ? SIM_EV_START : SIM_EV_RESTART, n->id, 0, 0, d->hs.term, d->hs.commit,
              d->snap.index, disk_last(d));
-    if (d->snap.index > 0)
-        chk_snapshot(w, n, d->snap.index, d->snap.term, n->kv.digest);
+    if (d->snap.index > 0) {
+        chk_snapshot(w, n, d->snap.index, d->snap.term, n->sm.digest);
+        chk_state(w, n, d->snap.index, sm_state_digest(&n->sm), "restarts from its snapshot");
+    }
     sim_node_observe(w, n);
 }
 
@@ -273,7 +286,10 @@ void sim_node_crash(struct sim_world *w, struct sim_node *n, uint64_t down_ticks
     w->st.torn += kept > 0;
     trace_ev(w, down_ticks == UINT64_MAX ? SIM_EV_STOP : SIM_EV_CRASH, n->id, 0, 0, (uint64_t)lost,
              kept, down_ticks == UINT64_MAX ? 0 : down_ticks, 0);
-    clients_on_crash(w, n);
+    if (w->o.sm == SIM_SM_META)
+        mcl_on_crash(w, n);
+    else
+        clients_on_crash(w, n);
 }
 
 /* Corruptions for the self-tests that fire when a node becomes leader. */
@@ -338,10 +354,12 @@ static void node_serve_reads(struct sim_world *w, struct sim_node *n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n->n_reads; i++) {
-        if (n->reads[i].index <= n->kv.applied)
-            clients_on_read(w, n, n->reads[i].ctx);
-        else
+        if (n->reads[i].index > n->sm.applied)
             n->reads[k++] = n->reads[i];
+        else if (w->o.sm == SIM_SM_META)
+            mcl_on_read(w, n, n->reads[i].ctx);
+        else
+            clients_on_read(w, n, n->reads[i].ctx);
     }
     n->n_reads = k;
 }
@@ -349,14 +367,14 @@ static void node_serve_reads(struct sim_world *w, struct sim_node *n)
 /* Install a snapshot sent by the leader into the state machine. */
 static void node_install(struct sim_world *w, struct sim_node *n, const struct raft_snapshot *s)
 {
-    if (s->meta.index <= n->kv.applied) {
+    if (s->meta.index <= n->sm.applied) {
         sim_fail(w, "state machine safety",
                  "node %llu: snapshot at %llu would roll back applied index %llu",
                  (unsigned long long)n->id, (unsigned long long)s->meta.index,
-                 (unsigned long long)n->kv.applied);
+                 (unsigned long long)n->sm.applied);
         return;
     }
-    if (kv_load(&n->kv, s->data, s->len, &s->meta.conf) != 0 || n->kv.applied != s->meta.index) {
+    if (sm_load(&n->sm, s->data, s->len, &s->meta.conf) != 0 || n->sm.applied != s->meta.index) {
         sim_fail(w, "state machine safety",
                  "node %llu: snapshot at %llu carries no state of this state machine at that "
                  "index (%zu bytes)",
@@ -365,7 +383,8 @@ static void node_install(struct sim_world *w, struct sim_node *n, const struct r
     }
     w->st.snapshots_installed++;
     trace_ev(w, SIM_EV_INSTALL, n->id, 0, 0, s->meta.index, s->meta.term, 0, 0);
-    chk_snapshot(w, n, s->meta.index, s->meta.term, n->kv.digest);
+    chk_snapshot(w, n, s->meta.index, s->meta.term, n->sm.digest);
+    chk_state(w, n, s->meta.index, sm_state_digest(&n->sm), "installs a snapshot");
 }
 
 /* Self-test corruption: the state machine applies other bytes than the
@@ -384,23 +403,61 @@ static const uint8_t *corrupt_apply(struct sim_world *w, const struct raft_entry
     return buf;
 }
 
+/* Self-test corruption (meta mode): one replica applies a command with
+ * another timestamp than the entry's; the entry's bytes, and so every
+ * log and chain-digest check, stay the same, only its state differs. */
+static const uint8_t *corrupt_state(struct sim_world *w, const struct raft_entry *e, uint8_t *buf,
+                                    size_t cap)
+{
+    if (w->o.corrupt != SIM_CORRUPT_STATE || w->corrupted || w->tick < 100 || e->len < 10 ||
+        e->len > cap || e->type != RAFT_ENTRY_NORMAL)
+        return e->data;
+    if (e->index >= w->chk.n_rec || !w->chk.rec[e->index].state)
+        return e->data;
+    memcpy(buf, e->data, e->len);
+    buf[9] ^= 0x40; /* the top byte of now_ns (cmd.h: u16 type, u64 now_ns) */
+    w->corrupted = 1;
+    trace_ev(w, SIM_EV_CORRUPT, 0, 0, 1, e->index, e->term, 0, 0);
+    return buf;
+}
+
+/* Who waits for an entry of meta mode: the probe or a client. */
+static void node_applied_meta(struct sim_world *w, struct sim_node *n, const struct raft_entry *e)
+{
+    if (w->probe_node == n->id && e->index == w->probe_index) {
+        if (e->type == RAFT_ENTRY_NORMAL && e->len == w->probe.len &&
+            memcmp(e->data, w->probe.data, e->len) == 0)
+            w->probe_done = 1;
+        else
+            w->probe_node = 0; /* overwritten: propose it again */
+    }
+    mcl_on_apply(w, n, e, &w->reply);
+}
+
 static void node_apply(struct sim_world *w, struct sim_node *n, const struct raft_entry *e)
 {
-    if (e->index != n->kv.applied + 1) {
+    if (e->index != n->sm.applied + 1) {
         sim_fail(w, "state machine safety", "node %llu: applies index %llu after %llu",
                  (unsigned long long)n->id, (unsigned long long)e->index,
-                 (unsigned long long)n->kv.applied);
+                 (unsigned long long)n->sm.applied);
         return;
     }
     uint8_t buf[SIM_CMD_BYTES + SIM_FILL_PAD_MAX];
     const uint8_t *data = corrupt_apply(w, e, buf);
     uint64_t hash = kv_entry_hash(e->term, e->type, data, e->len);
-    uint64_t result = 0;
-    kv_apply(&n->kv, e->index, e->type, data, e->len, hash, &result);
+    if (w->o.sm == SIM_SM_META)
+        data = corrupt_state(w, e, buf, sizeof buf);
+    int result = sm_apply(&n->sm, e->index, e->type, data, e->len, hash, &w->reply);
     trace_ev(w, SIM_EV_APPLY, n->id, 0, e->type, e->index, e->term, 0, 0);
     if (e->type == RAFT_ENTRY_CONF && n->role == RAFT_LEADER)
         w->st.conf_applied++;
-    chk_apply(w, n, e->index, e->term, hash, n->kv.digest);
+    chk_apply(w, n, e->index, e->term, hash, n->sm.digest);
+    if (w->o.sm == SIM_SM_META) {
+        chk_state(w, n, e->index, sm_state_digest(&n->sm), "applies");
+        if (!w->failed)
+            node_applied_meta(w, n, e);
+        return;
+    }
     struct sim_cmd cmd;
     int is_cmd = e->type == RAFT_ENTRY_NORMAL && kv_cmd_decode(data, e->len, &cmd) == 0;
     if (w->probe_node == n->id && e->index == w->probe_index) {
@@ -409,35 +466,35 @@ static void node_apply(struct sim_world *w, struct sim_node *n, const struct raf
         else
             w->probe_node = 0; /* overwritten: propose it again */
     }
-    clients_on_apply(w, n, e->index, &cmd, is_cmd, result);
+    clients_on_apply(w, n, e->index, &cmd, is_cmd, (uint64_t)result);
 }
 
 /* The application snapshots its state every snapshot_every entries. */
 static void node_maybe_snapshot(struct sim_world *w, struct sim_node *n)
 {
     uint32_t k = w->p.snapshot_every;
-    if (k == 0 || n->kv.applied < n->disk.snap.index + k || w->failed)
+    if (k == 0 || n->sm.applied < n->disk.snap.index + k || w->failed)
         return;
     /* A snapshot from the leader may be installed in the core already (it
      * arrived while this batch was syncing): nothing older to take then. */
     struct raft_snapshot_meta meta;
     raft_get_snapshot_meta(n->r, &meta);
-    if (meta.index >= n->kv.applied)
+    if (meta.index >= n->sm.applied)
         return;
     size_t len;
-    uint8_t *data = kv_save(&n->kv, &len);
-    int rc = raft_snapshot_taken(n->r, n->kv.applied, data, len);
+    uint8_t *data = sm_save(&n->sm, &len);
+    int rc = raft_snapshot_taken(n->r, n->sm.applied, data, len);
     if (rc != 0) {
         sim_fail(w, "core contract", "node %llu: raft_snapshot_taken(%llu) = %d (%s)",
-                 (unsigned long long)n->id, (unsigned long long)n->kv.applied, rc,
+                 (unsigned long long)n->id, (unsigned long long)n->sm.applied, rc,
                  cairn_err_name(rc));
         free(data);
         return;
     }
     w->st.snapshots_taken++;
-    trace_ev(w, SIM_EV_SNAPSHOT, n->id, 0, 0, n->kv.applied, disk_term_at(&n->disk, n->kv.applied),
+    trace_ev(w, SIM_EV_SNAPSHOT, n->id, 0, 0, n->sm.applied, disk_term_at(&n->disk, n->sm.applied),
              0, 0);
-    disk_app_snapshot(w, n, n->kv.applied, data, len);
+    disk_app_snapshot(w, n, n->sm.applied, data, len);
 }
 
 /* Self-test corruptions of a durable write: different bytes for an entry
@@ -609,9 +666,9 @@ static void sim_tick(struct sim_world *w)
     if (!w->failed)
         net_deliver_due(w);
     if (!w->failed)
-        clients_step(w);
+        w->o.sm == SIM_SM_META ? mcl_step(w) : clients_step(w);
     if (!w->failed && w->phase == SIM_PHASE_FAULTS)
-        load_step(w);
+        w->o.sm == SIM_SM_META ? mcl_load_step(w) : load_step(w);
     for (uint32_t i = 0; i < w->n_nodes && !w->failed; i++) {
         struct sim_node *n = &w->nodes[i];
         if (n->state != SIM_NODE_UP)
@@ -719,10 +776,18 @@ static int probe_step(struct sim_world *w, uint64_t *catchup_deadline)
         if (w->probe_node || !l)
             return 0;
         uint8_t buf[SIM_CMD_BYTES];
-        struct sim_cmd c = {.op = SIM_CMD_PROBE, .seq = ++w->probe_seq};
-        kv_cmd_encode(&c, buf);
+        const uint8_t *cmd = buf;
+        size_t len = sizeof buf;
+        if (w->o.sm == SIM_SM_META) {
+            mcl_probe_cmd(w, ++w->probe_seq, &w->probe);
+            cmd = w->probe.data;
+            len = w->probe.len;
+        } else {
+            struct sim_cmd c = {.op = SIM_CMD_PROBE, .seq = ++w->probe_seq};
+            kv_cmd_encode(&c, buf);
+        }
         uint64_t idx = 0;
-        int rc = raft_propose(l->r, buf, sizeof buf, &idx);
+        int rc = raft_propose(l->r, cmd, len, &idx);
         trace_ev(w, SIM_EV_PROBE, l->id, 0, 0, 0, (uint64_t)(int64_t)rc, idx, 0);
         if (rc == 0) {
             w->probe_node = l->id;
@@ -735,15 +800,15 @@ static int probe_step(struct sim_world *w, uint64_t *catchup_deadline)
     if (*catchup_deadline == 0) {
         uint64_t lag = 0;
         for (uint32_t i = 0; i < w->n_nodes; i++)
-            if (w->nodes[i].state == SIM_NODE_UP && w->nodes[i].kv.applied < w->probe_index)
-                lag = CAIRN_MAX(lag, w->probe_index - w->nodes[i].kv.applied);
+            if (w->nodes[i].state == SIM_NODE_UP && w->nodes[i].sm.applied < w->probe_index)
+                lag = CAIRN_MAX(lag, w->probe_index - w->nodes[i].sm.applied);
         *catchup_deadline = w->tick + 40u * w->p.election_ticks + ticks_for_entries(w, lag);
     }
     for (uint32_t i = 0; i < w->n_nodes; i++) {
         struct sim_node *n = &w->nodes[i];
         int voter;
-        if (n->state == SIM_NODE_UP && sim_conf_has(&p->kv.conf, n->id, &voter) &&
-            n->kv.applied < w->probe_index)
+        if (n->state == SIM_NODE_UP && sim_conf_has(&p->sm.conf, n->id, &voter) &&
+            n->sm.applied < w->probe_index)
             return 0;
     }
     return 1;
@@ -758,7 +823,7 @@ static void liveness_fail(struct sim_world *w, uint64_t budget)
         k += (size_t)snprintf(s + k, sizeof s - k, " [%u %s %s term=%llu applied=%llu]",
                               (unsigned)n->id, n->state == SIM_NODE_UP ? "up" : "down",
                               raft_role_name(n->role), (unsigned long long)n->term,
-                              (unsigned long long)n->kv.applied);
+                              (unsigned long long)n->sm.applied);
     }
     if (!w->probe_done)
         sim_fail(w, "liveness",
@@ -768,6 +833,30 @@ static void liveness_fail(struct sim_world *w, uint64_t budget)
         sim_fail(w, "liveness",
                  "members did not all apply the probe entry %llu in time after it committed;%s",
                  (unsigned long long)w->probe_index, s);
+}
+
+/* Every live member is at the leader's applied index: compare the state
+ * machines' digests (and with the per-index record). */
+static void settle_compare(struct sim_world *w, struct sim_node *l)
+{
+    uint64_t want = sm_state_digest(&l->sm);
+    for (uint32_t i = 0; i < w->n_nodes && !w->failed; i++) {
+        struct sim_node *n = &w->nodes[i];
+        int voter;
+        if (n->state != SIM_NODE_UP || !sim_conf_has(&l->sm.conf, n->id, &voter))
+            continue;
+        uint64_t d = sm_state_digest(&n->sm);
+        w->st.replicas_compared++;
+        if (d != want)
+            sim_fail(w, "state digest",
+                     "at the end, node %llu's state at index %llu has digest %016llx, leader "
+                     "%llu's %016llx",
+                     (unsigned long long)n->id, (unsigned long long)n->sm.applied,
+                     (unsigned long long)d, (unsigned long long)l->id, (unsigned long long)want);
+        chk_state(w, n, n->sm.applied, d, "ends");
+    }
+    w->st.converged++;
+    trace_ev(w, SIM_EV_PHASE, 0, 0, 0, 2, l->sm.applied, 0, 0);
 }
 
 /* Heal everything, then require a leader and a committed new entry within a
@@ -815,6 +904,48 @@ static void liveness_phase(struct sim_world *w)
     }
 }
 
+/* Meta mode, after the liveness check: clients finish what they have in
+ * flight and start nothing new (so the history has few unknown outcomes),
+ * then every live member must reach the leader's commit index, where their
+ * state machines' digests must all be equal. */
+static void settle_phase(struct sim_world *w)
+{
+    w->draining = 1;
+    uint64_t bound = w->tick + 100u * w->p.election_ticks + ticks_for_entries(w, backlog(w));
+    while (!w->failed && mcl_busy(w) && w->tick < bound) {
+        sim_tick(w);
+        stop_removed(w);
+    }
+    mcl_finish(w);
+    bound = w->tick + 100u * w->p.election_ticks + ticks_for_entries(w, backlog(w));
+    while (!w->failed) {
+        struct sim_node *l = sim_find_leader(w);
+        size_t n_same = 0, n_members = 0;
+        for (uint32_t i = 0; l && i < w->n_nodes; i++) {
+            struct sim_node *n = &w->nodes[i];
+            int voter;
+            if (n->state != SIM_NODE_UP || !sim_conf_has(&l->sm.conf, n->id, &voter))
+                continue;
+            n_members++;
+            n_same += n->sm.applied == l->commit && !n->pend.active;
+        }
+        if (l && n_members > 0 && n_same == n_members && l->sm.applied == l->commit) {
+            settle_compare(w, l);
+            return;
+        }
+        if (w->tick >= bound) {
+            sim_fail(w, "liveness",
+                     "after the clients finished, the live members did not all apply the "
+                     "leader's commit index within %llu ticks (leader %llu)",
+                     (unsigned long long)(100u * w->p.election_ticks),
+                     l ? (unsigned long long)l->id : 0ull);
+            return;
+        }
+        sim_tick(w);
+        stop_removed(w);
+    }
+}
+
 void sim_stats_add(struct sim_stats *sum, const struct sim_stats *s)
 {
     const uint64_t *a = (const uint64_t *)s;
@@ -836,8 +967,10 @@ int sim_run(const struct sim_opts *o, struct sim_result *res, struct sim_stats *
         sim_tick(w);
     if (!w->failed)
         liveness_phase(w);
+    if (!w->failed && w->o.sm == SIM_SM_META)
+        settle_phase(w);
     if (!w->failed) {
-        clients_finish(w);
+        w->o.sm == SIM_SM_META ? mcl_finish(w) : clients_finish(w);
         chk_history(w);
     }
     if (w->failed && !o->quiet)

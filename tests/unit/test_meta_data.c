@@ -260,6 +260,79 @@ TEST(meta_chunk_deadline_expiry)
     mt_free(&t);
 }
 
+/* Every attempt to rewrite a chunk gets a version never handed out before
+ * (issue #5): after CHUNK_ABORT, a deadline abort by TICK, or an alloc over
+ * an overdue write, the retry's version is new and larger, and a commit of
+ * the aborted version is refused. The counter survives snapshots. */
+TEST(meta_chunk_retry_gets_fresh_version)
+{
+    struct mt t;
+    mt_init(&t);
+    uint32_t rep[2] = {reg_node(&t, 0, "a:1"), reg_node(&t, 0, "b:1")};
+    struct meta_attr f, g;
+    CHECK_OK(mt_create(&t, 1, "f", 0644, 1, &f));
+    CHECK_OK(mt_create(&t, 1, "g", 0644, 1, &g));
+    struct alloc_r w0, w1, w2, w3, w4, wg;
+    CHECK_OK(alloc(&t, f.ino, 0, rep, 2, &w0));
+    CHECK_EQ_U64(w0.version, 1);
+    CHECK_OK(commit(&t, f.ino, 0, w0, 100, rep, 2));
+    /* alloc, abort, alloc: a different, larger version */
+    CHECK_OK(alloc(&t, f.ino, 0, rep, 2, &w1));
+    CHECK_EQ_U64(w1.chunk, w0.chunk);
+    CHECK(w1.version > w0.version);
+    CHECK_OK(abort_write(&t, f.ino, 0, w1));
+    CHECK_OK(alloc(&t, f.ino, 0, rep, 2, &w2));
+    CHECK(w2.version > w1.version);
+    CHECK_EQ(commit(&t, f.ino, 0, w1, 100, rep, 2), CAIRN_STALEVERSION);
+    /* a deadline abort by TICK, then a retry */
+    t.now += 31 * MT_SEC;
+    struct meta_hdr h = mt_hdr_plain(&t, 0);
+    buf_reset(&t.cmd);
+    CHECK_OK(meta_cmd_tick(&t.cmd, &h));
+    CHECK_OK(mt_apply(&t));
+    CHECK_EQ(wire_load_u32(t.reply.data + 8), 1);
+    CHECK_OK(alloc(&t, f.ino, 0, rep, 2, &w3));
+    CHECK(w3.version > w2.version);
+    CHECK_EQ(commit(&t, f.ino, 0, w2, 100, rep, 2), CAIRN_STALEVERSION);
+    CHECK_EQ(abort_write(&t, f.ino, 0, w2), CAIRN_STALEVERSION);
+    /* an alloc over an overdue write (no TICK) aborts it and moves on */
+    t.now += 31 * MT_SEC;
+    CHECK_OK(alloc(&t, f.ino, 0, rep, 2, &w4));
+    CHECK(w4.version > w3.version);
+    CHECK_EQ(commit(&t, f.ino, 0, w3, 100, rep, 2), CAIRN_STALEVERSION);
+    /* the DROPs name each aborted attempt's own version */
+    struct meta_outbox_rec recs[64];
+    size_t n = meta_outbox_list(t.m, 0, 0, recs, 64), drops = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].kind != META_OUT_DROP)
+            continue;
+        CHECK(recs[i].version == w1.version || recs[i].version == w2.version ||
+              recs[i].version == w3.version);
+        drops++;
+    }
+    CHECK_EQ(drops, 6);
+    CHECK_OK(commit(&t, f.ino, 0, w4, 200, rep, 2));
+    struct meta_chunk_info ci;
+    CHECK_OK(meta_file_chunk(t.m, f.ino, 0, &ci));
+    CHECK_EQ_U64(ci.version, w4.version);
+    CHECK_EQ(ci.state, META_CHUNK_CLEAN);
+    /* versions are unique across chunks too; a new chunk starts at 1 */
+    CHECK_OK(alloc(&t, g.ino, 0, rep, 2, &wg));
+    CHECK_EQ_U64(wg.version, 1);
+    CHECK_OK(commit(&t, g.ino, 0, wg, 10, rep, 2));
+    CHECK_OK(alloc(&t, g.ino, 0, rep, 2, &wg));
+    CHECK(wg.version > w4.version);
+    /* a snapshot keeps the counter: a restored replica hands out the same
+     * next version, and an abort + retry on both stays in step */
+    t.shadow = mt_snapshot_copy(t.m);
+    CHECK_OK(abort_write(&t, g.ino, 0, wg));
+    struct alloc_r wg2;
+    CHECK_OK(alloc(&t, g.ino, 0, rep, 2, &wg2));
+    CHECK(wg2.version > wg.version);
+    CHECK_EQ_U64(meta_digest(t.shadow), meta_digest(t.m));
+    mt_free(&t);
+}
+
 /* Truncation and unlink turn chunks into outbox deletes; a partial last
  * chunk is cut; pending writes beyond the cut are aborted. */
 TEST(meta_chunk_truncate_unlink)

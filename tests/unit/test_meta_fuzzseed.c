@@ -101,6 +101,90 @@ TEST(fuzz_meta_corpus_current)
     CHECK_OK(meta_cmd_unlink(&cmd, &h, 2, "b"));
     add(&seed, &cmd);
     check_or_write("unlink", &seed);
+
+    /* Open-file holds: hold, unlink (orphan), write it, release; a second
+     * hold + unlink in one TXN, freed by the session's close. */
+    buf_reset(&seed);
+    h.session = 0;
+    h.seq = 0;
+    CHECK_OK(meta_cmd_session_open(&cmd, &h, 10000));
+    add(&seed, &cmd);
+    CHECK_OK(meta_cmd_node_register(&cmd, &h, 0, "127.0.0.1:1", "", 1000000, 0));
+    add(&seed, &cmd);
+    h.session = 1;
+    h.seq = 1;
+    CHECK_OK(meta_cmd_create(&cmd, &h, 1, "f", 0644, 1));
+    add(&seed, &cmd);
+    h.seq = 2;
+    CHECK_OK(meta_cmd_inode_hold(&cmd, &h, 2));
+    add(&seed, &cmd);
+    h.seq = 3;
+    CHECK_OK(meta_cmd_unlink(&cmd, &h, 1, "f"));
+    add(&seed, &cmd);
+    h.seq = 4;
+    uint32_t node = 1;
+    CHECK_OK(meta_cmd_chunk_alloc(&cmd, &h, 2, 0, 9000000000ull, &node, 1));
+    add(&seed, &cmd);
+    h.seq = 5;
+    CHECK_OK(meta_cmd_chunk_commit(&cmd, &h, 2, 0, 1, 1, 100, &node, 1));
+    add(&seed, &cmd);
+    h.seq = 6;
+    CHECK_OK(meta_cmd_inode_release(&cmd, &h, 2));
+    add(&seed, &cmd);
+    h.seq = 7;
+    CHECK_OK(meta_cmd_create(&cmd, &h, 1, "g", 0644, 1));
+    add(&seed, &cmd);
+    h.seq = 8;
+    struct cairn_buf op;
+    buf_init(&op, 0);
+    struct meta_hdr h0 = {0};
+    struct meta_txn_enc x;
+    meta_txn_begin(&x, &cmd, &h);
+    CHECK_OK(meta_cmd_inode_hold(&op, &h0, 3));
+    meta_txn_op(&x, op.data, op.len);
+    buf_reset(&op);
+    CHECK_OK(meta_cmd_unlink(&op, &h0, 1, "g"));
+    meta_txn_op(&x, op.data, op.len);
+    CHECK_OK(meta_txn_end(&x));
+    add(&seed, &cmd);
+    h.seq = 0;
+    CHECK_OK(meta_cmd_session_close(&cmd, &h));
+    add(&seed, &cmd);
+    check_or_write("holds", &seed);
+
+    /* Chunk versions: write, rewrite aborted, retried (a fresh version),
+     * a rewrite left to its deadline and swept by TICK. */
+    buf_reset(&seed);
+    h.session = 0;
+    CHECK_OK(meta_cmd_session_open(&cmd, &h, 10000));
+    add(&seed, &cmd);
+    CHECK_OK(meta_cmd_node_register(&cmd, &h, 0, "127.0.0.1:1", "", 1000000, 0));
+    add(&seed, &cmd);
+    h.session = 1;
+    h.seq = 1;
+    CHECK_OK(meta_cmd_create(&cmd, &h, 1, "f", 0644, 1));
+    add(&seed, &cmd);
+    for (uint64_t v = 1; v <= 3; v++) {
+        h.seq++;
+        CHECK_OK(meta_cmd_chunk_alloc(&cmd, &h, 2, 0, 9000000000ull, &node, 1));
+        add(&seed, &cmd);
+        h.seq++;
+        if (v == 2)
+            CHECK_OK(meta_cmd_chunk_abort(&cmd, &h, 2, 0, 1, v));
+        else
+            CHECK_OK(meta_cmd_chunk_commit(&cmd, &h, 2, 0, 1, v, 100, &node, 1));
+        add(&seed, &cmd);
+    }
+    h.seq++;
+    CHECK_OK(meta_cmd_chunk_alloc(&cmd, &h, 2, 0, 2000000000ull, &node, 1));
+    add(&seed, &cmd);
+    h.session = 0;
+    h.seq = 0;
+    h.now_ns = 3000000000ull;
+    CHECK_OK(meta_cmd_tick(&cmd, &h));
+    add(&seed, &cmd);
+    check_or_write("versions", &seed);
+    buf_free(&op);
     buf_free(&seed);
     buf_free(&cmd);
 }

@@ -82,6 +82,10 @@ static int build_cmd(struct mt *t, int i, struct seq_ctx *c)
         return meta_cmd_chunks(b, &hp, c->file, 0, 4) == 0;
     case 28:
         return meta_cmd_getxattr(b, &hp, c->file, "user.none", 0) == 0;
+    case 29:
+        return meta_cmd_inode_hold(b, &hs, c->file) == 0;
+    case 30:
+        return meta_cmd_inode_release(b, &hs, c->file) == 0;
     default:
         return 0;
     }
@@ -141,7 +145,7 @@ TEST(meta_malformed_every_truncation)
         note_reply(&t, i, &c);
         kinds++;
     }
-    CHECK_EQ(kinds, 29);
+    CHECK_EQ(kinds, 31);
     buf_free(&full);
     mt_free(&t);
 }
@@ -261,7 +265,7 @@ TEST(meta_snapshot_empty_and_version)
     CHECK_OK(meta_snapshot_load(s.data, s.len, &copy));
     CHECK_EQ_U64(meta_digest(copy), meta_digest(m));
     meta_free(copy);
-    s.data[8] = 2; /* a format from the future */
+    s.data[8] = 3; /* a format from the future */
     wire_store_u32(s.data + s.len - 4, crc32c(0, s.data, s.len - 4));
     CHECK_EQ(meta_snapshot_load(s.data, s.len, &copy), CAIRN_BADVERSION);
     CHECK_EQ(meta_snapshot_load(s.data, 3, &copy), CAIRN_CORRUPT);
@@ -271,5 +275,57 @@ TEST(meta_snapshot_empty_and_version)
     CHECK(meta_digest(t.m) != meta_digest(m));
     meta_free(m);
     buf_free(&s);
+    mt_free(&t);
+}
+
+/* A version 1 snapshot (before holds and next_version) still loads: the
+ * state is the same, next_version derived above every chunk version. */
+TEST(meta_snapshot_version1_loads)
+{
+    struct mt t;
+    mt_init(&t);
+    struct meta_hdr h = mt_hdr_plain(&t, 0);
+    buf_reset(&t.cmd);
+    CHECK_OK(meta_cmd_node_register(&t.cmd, &h, 0, "a:1", "", 1u << 30, 0));
+    CHECK_OK(mt_apply(&t));
+    uint32_t node = wire_load_u32(t.reply.data + 4);
+    struct meta_attr f;
+    CHECK_OK(mt_create(&t, 1, "f", 0644, 1, &f));
+    for (int i = 0; i < 2; i++) { /* version 1, then a rewrite: version 2 */
+        MT_BEGIN(&t);
+        CHECK_OK(meta_cmd_chunk_alloc(&t.cmd, &h_, f.ino, 0, t.now + MT_SEC, &node, 1));
+        CHECK_OK(mt_apply(&t));
+        uint64_t chunk = wire_load_u64(t.reply.data + 4), v = wire_load_u64(t.reply.data + 12);
+        CHECK_EQ_U64(v, (uint64_t)i + 1);
+        h = mt_hdr_session(&t);
+        buf_reset(&t.cmd);
+        CHECK_OK(meta_cmd_chunk_commit(&t.cmd, &h, f.ino, 0, chunk, v, 10, &node, 1));
+        CHECK_OK(mt_apply(&t));
+    }
+    /* no session left: version 1 session records had no holds */
+    h = mt_hdr_plain(&t, t.session);
+    buf_reset(&t.cmd);
+    CHECK_OK(meta_cmd_session_close(&t.cmd, &h));
+    CHECK_OK(mt_apply(&t));
+    struct cairn_buf s, v1;
+    buf_init(&s, 0);
+    buf_init(&v1, 0);
+    CHECK_OK(meta_snapshot(t.m, &s));
+    /* v1: no u64 next_version after used_bytes (offset 64) */
+    CHECK_EQ_U64(wire_load_u64(s.data + 64), 3);
+    CHECK_OK(buf_append(&v1, s.data, 64));
+    CHECK_OK(buf_append(&v1, s.data + 72, s.len - 72));
+    wire_store_u32(v1.data + 8, 1);
+    wire_store_u32(v1.data + v1.len - 4, crc32c(0, v1.data, v1.len - 4));
+    struct meta *copy = NULL;
+    CHECK_OK(meta_snapshot_load(v1.data, v1.len, &copy));
+    CHECK_EQ_U64(meta_digest(copy), meta_digest(t.m));
+    meta_free(copy);
+    /* a version 2 snapshot whose counter is not above every version */
+    wire_store_u64(s.data + 64, 2);
+    wire_store_u32(s.data + s.len - 4, crc32c(0, s.data, s.len - 4));
+    CHECK_EQ(meta_snapshot_load(s.data, s.len, &copy), CAIRN_CORRUPT);
+    buf_free(&s);
+    buf_free(&v1);
     mt_free(&t);
 }
