@@ -156,13 +156,23 @@ else
 endif
 
 # Fault injection (tests/nemesis, docs/nemesis.md): one long run mixing every
-# fault and workload; a failure prints the seed and keeps the run directory.
+# fault and workload (or FAULTS=a,b WORKLOADS=c,d); a failure prints the seed
+# and keeps the run directory.
 DURATION ?= 300
 chaos: $(BUILD)/tests/nemesis $(CAIRN_BIN)
-	@$(BUILD)/tests/nemesis --chaos $(if $(SEED),--seed $(SEED),) --duration $(DURATION)
+	@$(BUILD)/tests/nemesis --chaos $(if $(SEED),--seed $(SEED),) --duration $(DURATION) \
+	  $(if $(FAULTS),--faults $(FAULTS),) $(if $(WORKLOADS),--workloads $(WORKLOADS),)
 
 bench: all
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+# cairn against etcd and MooseFS in one run (docs/compare.md): installs the
+# Debian packages it needs when missing (bench/compare/deps.sh), then runs
+# bench/compare/run.sh; COMPARE_SECONDS per rate row, COMPARE_FILES per FUSE run.
+.PHONY: bench-compare
+bench-compare: $(CAIRN_BIN) $(BENCH_BINS)
+	@sh bench/compare/deps.sh
+	@BUILD=$(BUILD) FILES=$(or $(COMPARE_FILES),10000) bash bench/compare/run.sh all $(or $(COMPARE_SECONDS),5)
 
 LINT_FILES := $(shell find include src tests bench -name '*.[ch]' 2>/dev/null)
 lint:

@@ -426,7 +426,7 @@ static int write_configs(struct cl *c, uint32_t metas)
             snprintf(text, sizeof text,
                      "# metadata server %" PRIu32 " of a local cluster (cairn cluster up)\n"
                      "id = %" PRIu32 "\nlisten = %s\npeers = %s\ndata = %s\nsecret = %s\n"
-                     "cluster = %s\ntick_ms = 50\nelection_ticks = 10\nlog_level = info\n"
+                     "cluster = %s\ntick_ms = 10\nelection_ticks = 20\nlog_level = info\n"
                      "pid_file = %s.pid\n",
                      p->id, p->id, p->addr, peers, base, c->secret, c->name, base);
         else

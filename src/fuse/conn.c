@@ -23,6 +23,8 @@ int fz_errno(int rc)
     return e > 0 ? e : EIO;
 }
 
+int fz_ino_errno(int rc) { return rc == CAIRN_ENOENT ? ESTALE : fz_errno(rc); }
+
 /* --- the pool ------------------------------------------------------------------ */
 
 static int conn_open(struct fz_mount *m, struct fz_conn *cn, uint32_t i)

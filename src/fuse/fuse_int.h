@@ -70,6 +70,7 @@ struct fz_inode {
     struct fz_conn *conn;
     struct datafile *df;
     int posix_locked;    /* a setlk was made: flush drops the owner's locks */
+    int wrote;           /* a write was made since the entry was created */
     uint32_t held;       /* INODE_HOLDs sent through conn's session */
     uint64_t size_hint;  /* datafile_size after the last operation (getattr) */
     struct meta_attr at; /* attributes at the last open (keep_cache) */
@@ -81,6 +82,7 @@ struct fz_opts {
     const char *mountpoint;
     int foreground;
     int allow_other;
+    int hold_open; /* hold every open inode (unlinks by other mounts too) */
     double attr_timeout, entry_timeout;
     uint32_t readahead_kib;
     uint32_t conns;
@@ -121,6 +123,11 @@ struct fz_mount {
 struct fz_mount *fz_of(fuse_req_t req);
 /* errno of a cairn_err (positive, for fuse_reply_err). */
 int fz_errno(int rc);
+/* The same for an operation on an inode the kernel looked up: an inode
+ * gone meanwhile (renamed over, unlinked elsewhere) is ESTALE, not ENOENT,
+ * so the VFS walks the path again (LOOKUP_REVAL) and finds what the name
+ * names now, as over NFS. */
+int fz_ino_errno(int rc);
 
 /* --- conn.c ---------------------------------------------------------------- */
 
@@ -191,9 +198,12 @@ void fz_op_access(fuse_req_t req, fuse_ino_t ino, int mask);
 
 /* --- ops_file.c ------------------------------------------------------------- */
 
-/* Hold inode ino through its open entry's session if this mount has it
- * open (before an unlink or rename may drop its last name). */
-void fz_hold_if_open(struct fz_mount *m, fuse_req_t req, uint64_t ino);
+/* If this mount has inode ino open: send cmd (a whole UNLINK or RENAME that
+ * may drop ino's last name) in one TXN after an INODE_HOLD of ino, through
+ * the session of the inode's connection (the last close releases it), and
+ * return 1 with the TXN's status in *rc. 0: not open here, nothing sent. */
+int fz_send_with_hold(struct fz_mount *m, fuse_req_t req, uint64_t ino, const struct cairn_buf *cmd,
+                      int *rc);
 /* Commit, truncate through SETATTR and reopen an open inode's datafile. */
 int fz_truncate_open(struct fz_mount *m, fuse_req_t req, struct fz_inode *fi, uint32_t valid,
                      const struct meta_attr *set, struct meta_attr *out);

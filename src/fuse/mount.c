@@ -20,7 +20,7 @@
 const char fuse_mount_usage[] =
     "usage: cairn mount [--cluster FILE] [-f|--foreground] [--attr-timeout S]\n"
     "                   [--entry-timeout S] [--readahead KiB] [--allow-other]\n"
-    "                   [--conns N] [-o OPTS] MOUNTPOINT\n"
+    "                   [--conns N] [--hold-open] [-o OPTS] MOUNTPOINT\n"
     "\n"
     "Mount the cluster's namespace on MOUNTPOINT with FUSE (docs/fuse.md).\n"
     "Without -f the command returns once the mount is up and serves it in the\n"
@@ -32,6 +32,8 @@ const char fuse_mount_usage[] =
     "  --readahead KiB      read-ahead window (default 1024; the kernel may cap it)\n"
     "  --allow-other        let every local user in (the default when root)\n"
     "  --conns N            connections to the cluster (default 4, at most 16)\n"
+    "  --hold-open          keep open files readable when ANY mount unlinks them\n"
+    "                       (two more metadata commits per open file)\n"
     "  -o OPTS              more FUSE mount options (comma separated)\n"
     "\n"
     "Permissions are checked per caller: the kernel checks mode bits\n"
@@ -81,6 +83,8 @@ int fz_parse_args(int argc, char **argv, struct fz_opts *o)
             o->foreground = 1;
         } else if (strcmp(a, "--allow-other") == 0) {
             o->allow_other = 1;
+        } else if (strcmp(a, "--hold-open") == 0) {
+            o->hold_open = 1;
         } else if (strcmp(a, "--cluster") == 0) {
             o->cluster_file = v;
         } else if (strcmp(a, "-o") == 0) {

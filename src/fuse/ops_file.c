@@ -23,9 +23,12 @@ static struct fz_inode *fh_inode(const struct fuse_file_info *ffi)
     return (struct fz_inode *)(uintptr_t)ffi->fh;
 }
 
+/* The size getattr must not go below: what this mount wrote (committed
+ * or not). Not the size seen at open alone: another mount may shrink the
+ * file meanwhile. */
 static void hint_update(struct fz_inode *fi)
 {
-    uint64_t v = fi->df ? datafile_size(fi->df) : 0;
+    uint64_t v = fi->df && fi->wrote ? datafile_size(fi->df) : 0;
     __atomic_store_n(&fi->size_hint, v, __ATOMIC_RELAXED);
 }
 
@@ -36,30 +39,43 @@ static struct fz_conn *inode_conn(struct fz_inode *fi, fuse_req_t req)
     return fi->conn;
 }
 
-void fz_hold_if_open(struct fz_mount *m, fuse_req_t req, uint64_t ino)
+int fz_send_with_hold(struct fz_mount *m, fuse_req_t req, uint64_t ino, const struct cairn_buf *cmd,
+                      int *rc)
 {
     struct fz_inode *fi = fz_inode_find(m, ino);
     if (!fi)
-        return;
+        return 0;
+    int done = 0;
     pthread_mutex_lock(&fi->mu);
     if (fi->opens && fi->conn) {
+        /* The hold must be in the session of the inode's connection: its
+         * last close releases it there. */
         struct fz_conn *cn = inode_conn(fi, req);
         struct meta_hdr h;
-        struct meta_attr a;
         fz_hdr(cn, &h);
-        buf_reset(&cn->c->cmd);
-        int rc = meta_cmd_inode_hold(&cn->c->cmd, &h, ino);
-        if (rc == 0)
-            rc = api_mutate_attr(cn->c, &a);
-        fz_conn_put(cn);
-        if (rc == 0)
+        struct cairn_buf hold;
+        buf_init(&hold, 0);
+        int r = meta_cmd_inode_hold(&hold, &h, ino);
+        if (r == 0) {
+            struct meta_txn_enc t;
+            buf_reset(&cn->c->cmd);
+            meta_txn_begin(&t, &cn->c->cmd, &h);
+            meta_txn_op(&t, hold.data, hold.len);
+            meta_txn_op(&t, cmd->data, cmd->len);
+            r = meta_txn_end(&t);
+        }
+        if (r == 0)
+            r = api_mutate(cn->c);
+        if (r == 0)
             fi->held++;
-        else
-            LOG_WARN("fuse", "hold of open inode %llu: %s", (unsigned long long)ino,
-                     cairn_strerror(rc));
+        buf_free(&hold);
+        fz_conn_put(cn);
+        *rc = r;
+        done = 1;
     }
     pthread_mutex_unlock(&fi->mu);
     fz_inode_unref(m, fi);
+    return done;
 }
 
 /* The last close of an inode here: commit, then end the holds (fi->mu
@@ -112,6 +128,22 @@ int fz_truncate_open(struct fz_mount *m, fuse_req_t req, struct fz_inode *fi, ui
     return rc;
 }
 
+/* --hold-open: the first open here holds the inode, so an unlink by any
+ * mount leaves it readable until the last close here (cn held). */
+static int hold_open(struct fz_conn *cn, struct fz_inode *fi)
+{
+    struct meta_hdr h;
+    struct meta_attr a;
+    fz_hdr(cn, &h);
+    buf_reset(&cn->c->cmd);
+    int rc = meta_cmd_inode_hold(&cn->c->cmd, &h, fi->ino);
+    if (rc == 0)
+        rc = api_mutate_attr(cn->c, &a);
+    if (rc == 0)
+        fi->held++;
+    return rc;
+}
+
 /* Open the datafile of fi for one more FUSE open (fi->mu held): fresh
  * attributes from the leader (close-to-open); a datafile opened before a
  * change made elsewhere is committed and opened again. *keep: the cached
@@ -138,6 +170,12 @@ static int inode_open(struct fz_mount *m, fuse_req_t req, struct fz_inode *fi, i
             datafile_attr(fi->df, &a);
         else
             fi->df = NULL;
+    }
+    if (rc == 0 && m->o.hold_open && fi->held == 0)
+        rc = hold_open(cn, fi);
+    if (rc && fi->opens == 0 && fi->df) {
+        (void)datafile_close(fi->df); /* nothing written through it yet */
+        fi->df = NULL;
     }
     if (rc == 0) {
         fi->conn = cn;
@@ -182,7 +220,7 @@ void fz_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *ffi)
     struct fz_mount *m = fz_of(req);
     int rc = open_common(m, req, ino, ffi);
     if (rc)
-        fuse_reply_err(req, fz_errno(rc));
+        fuse_reply_err(req, fz_ino_errno(rc));
     else if (fuse_reply_open(req, ffi) == -ENOENT)
         (void)release_common(m, NULL, ffi); /* the caller was interrupted */
 }
@@ -254,6 +292,7 @@ void fz_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
     if (fi->df) {
         struct fz_conn *cn = inode_conn(fi, NULL);
         n = datafile_pwrite(fi->df, buf, size, (uint64_t)off);
+        fi->wrote = 1;
         hint_update(fi);
         fz_conn_put(cn);
     }

@@ -110,7 +110,7 @@ void fz_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     int rc = api_getattr(cn->c, ino, &a);
     fz_conn_put(cn);
     if (rc)
-        fuse_reply_err(req, fz_errno(rc));
+        fuse_reply_err(req, fz_ino_errno(rc));
     else
         fz_reply_attr(req, &a);
 }
@@ -220,7 +220,7 @@ void fz_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
         fz_conn_put(cn);
     }
     if (rc)
-        fuse_reply_err(req, fz_errno(rc));
+        fuse_reply_err(req, fz_ino_errno(rc));
     else
         fz_reply_attr(req, &a);
 }
@@ -233,7 +233,7 @@ void fz_op_readlink(fuse_req_t req, fuse_ino_t ino)
     int rc = api_readlink_ino(cn->c, ino, target, &len);
     fz_conn_put(cn);
     if (rc)
-        fuse_reply_err(req, fz_errno(rc));
+        fuse_reply_err(req, fz_ino_errno(rc));
     else
         fuse_reply_readlink(req, target);
 }
@@ -290,38 +290,50 @@ void fz_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const ch
     make_entry(req, MK_LINK, parent, name, 0, link);
 }
 
-/* Before a name that may be the last one of an inode this mount has open
- * goes away: hold that inode (its bytes stay reachable until the last
- * close here). */
-static void hold_name(fuse_req_t req, uint64_t parent, const char *name)
+/* Send a namespace mutation built by the caller (header with the caller's
+ * credentials) on a pooled connection. */
+static int send_cmd(fuse_req_t req, const struct cairn_buf *cmd)
+{
+    struct fz_conn *cn = fz_conn_get(fz_of(req), req);
+    buf_reset(&cn->c->cmd);
+    int rc = buf_append(&cn->c->cmd, cmd->data, cmd->len);
+    if (rc == 0)
+        rc = api_mutate(cn->c);
+    fz_conn_put(cn);
+    return rc;
+}
+
+/* cmd (UNLINK, or RENAME over parent/name) may drop the last name of an
+ * inode this mount has open: if so it goes with a HOLD of that inode in one
+ * TXN (fz_send_with_hold), else alone. */
+static int send_removing(fuse_req_t req, uint64_t parent, const char *name,
+                         const struct cairn_buf *cmd)
 {
     struct fz_mount *m = fz_of(req);
-    if (!fz_any_open(m))
-        return; /* nothing open here: no lookup needed */
-    struct meta_attr a;
-    struct fz_conn *cn = fz_conn_get(m, req);
-    int rc = api_lookup(cn->c, parent, name, &a);
-    fz_conn_put(cn);
-    if (rc == 0 && S_ISREG(a.mode))
-        fz_hold_if_open(m, req, a.ino);
+    if (fz_any_open(m)) { /* else no lookup needed */
+        struct meta_attr a;
+        struct fz_conn *cn = fz_conn_get(m, req);
+        int rc = api_lookup(cn->c, parent, name, &a);
+        fz_conn_put(cn);
+        if (rc == 0 && S_ISREG(a.mode) && fz_send_with_hold(m, req, a.ino, cmd, &rc))
+            return rc;
+    }
+    return send_cmd(req, cmd);
 }
 
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 {
+    struct meta_hdr h;
+    memset(&h, 0, sizeof h);
+    fz_req_cred(req, &h.cred);
+    struct cairn_buf cmd;
+    buf_init(&cmd, 0);
     int rc = name_check(name);
-    if (rc == 0 && !dir)
-        hold_name(req, parent, name);
-    if (rc == 0) {
-        struct fz_conn *cn = fz_conn_get(fz_of(req), req);
-        struct meta_hdr h;
-        fz_hdr(cn, &h);
-        buf_reset(&cn->c->cmd);
-        rc = dir ? meta_cmd_rmdir(&cn->c->cmd, &h, parent, name)
-                 : meta_cmd_unlink(&cn->c->cmd, &h, parent, name);
-        if (rc == 0)
-            rc = api_mutate(cn->c);
-        fz_conn_put(cn);
-    }
+    if (rc == 0)
+        rc = dir ? meta_cmd_rmdir(&cmd, &h, parent, name) : meta_cmd_unlink(&cmd, &h, parent, name);
+    if (rc == 0)
+        rc = dir ? send_cmd(req, &cmd) : send_removing(req, parent, name, &cmd);
+    buf_free(&cmd);
     fuse_reply_err(req, fz_errno(rc));
 }
 
@@ -344,19 +356,18 @@ void fz_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
     /* RENAME_EXCHANGE and RENAME_WHITEOUT: the metadata has no such rename. */
     if (rc == 0 && (flags & ~(unsigned)RENAME_NOREPLACE))
         rc = CAIRN_EINVAL;
-    if (rc == 0 && !(flags & RENAME_NOREPLACE))
-        hold_name(req, newparent, newname);
-    if (rc == 0) {
-        struct fz_conn *cn = fz_conn_get(fz_of(req), req);
-        struct meta_hdr h;
-        fz_hdr(cn, &h);
-        buf_reset(&cn->c->cmd);
-        rc = meta_cmd_rename(&cn->c->cmd, &h, parent, name, newparent, newname,
-                             (flags & RENAME_NOREPLACE) ? META_RENAME_NOREPLACE : 0);
-        if (rc == 0)
-            rc = api_mutate(cn->c);
-        fz_conn_put(cn);
-    }
+    struct meta_hdr h;
+    memset(&h, 0, sizeof h);
+    fz_req_cred(req, &h.cred);
+    struct cairn_buf cmd;
+    buf_init(&cmd, 0);
+    int noreplace = (flags & RENAME_NOREPLACE) != 0;
+    if (rc == 0)
+        rc = meta_cmd_rename(&cmd, &h, parent, name, newparent, newname,
+                             noreplace ? META_RENAME_NOREPLACE : 0);
+    if (rc == 0)
+        rc = noreplace ? send_cmd(req, &cmd) : send_removing(req, newparent, newname, &cmd);
+    buf_free(&cmd);
     fuse_reply_err(req, fz_errno(rc));
 }
 
@@ -464,7 +475,7 @@ void fz_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
             rc = api_mutate(cn->c);
         fz_conn_put(cn);
     }
-    fuse_reply_err(req, fz_errno(rc));
+    fuse_reply_err(req, fz_ino_errno(rc));
 }
 
 /* GETXATTR / LISTXATTR: u32 length, then the bytes when asked (size > 0):
@@ -503,7 +514,7 @@ void fz_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 {
     int rc = xname_check(name);
     if (rc) {
-        fuse_reply_err(req, fz_errno(rc));
+        fuse_reply_err(req, fz_ino_errno(rc));
         return;
     }
     uint32_t ask = size > CAIRN_XATTR_VALUE_MAX ? CAIRN_XATTR_VALUE_MAX : (uint32_t)size;
@@ -516,7 +527,7 @@ void fz_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
         rc = api_query(cn->c);
     if (rc) {
         fz_conn_put(cn);
-        fuse_reply_err(req, fz_errno(rc));
+        fuse_reply_err(req, fz_ino_errno(rc));
         return;
     }
     xattr_reply(req, cn, ask);
@@ -535,7 +546,7 @@ void fz_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         rc = api_query(cn->c);
     if (rc) {
         fz_conn_put(cn);
-        fuse_reply_err(req, fz_errno(rc));
+        fuse_reply_err(req, fz_ino_errno(rc));
         return;
     }
     xattr_reply(req, cn, ask);
@@ -554,7 +565,7 @@ void fz_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
             rc = api_mutate(cn->c);
         fz_conn_put(cn);
     }
-    fuse_reply_err(req, fz_errno(rc));
+    fuse_reply_err(req, fz_ino_errno(rc));
 }
 
 /* access(2) (only sent without default_permissions, or for the X_OK of
@@ -582,5 +593,5 @@ void fz_op_access(fuse_req_t req, fuse_ino_t ino, int mask)
         if ((bits & want) != want)
             rc = CAIRN_EACCES;
     }
-    fuse_reply_err(req, fz_errno(rc));
+    fuse_reply_err(req, fz_ino_errno(rc));
 }

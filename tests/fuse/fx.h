@@ -86,7 +86,7 @@ struct fx_user {
     uid_t uid;
     gid_t gid;
     size_t n_groups;
-    gid_t groups[4];
+    gid_t groups[40]; /* more than CAIRN_GROUPS_MAX (32) */
 };
 /* uid 4242, gid 4242, supplementary groups 4242 and 4343. */
 extern const struct fx_user FX_U1;

@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/hashmap.h"
+#include "common/limits.h"
 #include "fx.h"
 
 #define MiB (1024ull * 1024ull)
@@ -294,6 +296,65 @@ TEST_T(posix_truncate, 90)
     fx_end();
 }
 
+/* A write beyond the end after a truncation down: the range between the
+ * cut and the write reads as zeros, now and from a new mount (the cut
+ * bytes must not come back with the next version of the chunk). */
+TEST_T(posix_truncate_then_write, 90)
+{
+    fx_begin();
+    int fd = open(fx_p("f"), O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0);
+    write_pat(fd, 1, 0, 200000, 65536);
+    SYS(close(fd));
+    SYS(truncate(fx_p("f"), 50000));
+    fd = open(fx_p("f"), O_RDWR);
+    CHECK(fd >= 0);
+    write_pat(fd, 2, 150000, 1000, 1000);
+    SYS(close(fd));
+    fd = open(fx_p("f"), O_RDONLY);
+    CHECK(fd >= 0);
+    CHECK_EQ(size_of(fd), 151000);
+    check_pat(fd, 1, 0, 50000);
+    check_pat(fd, 0, 50000, 100000);
+    check_pat(fd, 2, 150000, 1000);
+    SYS(close(fd));
+    fx_remount();
+    fd = open(fx_p("f"), O_RDONLY);
+    CHECK(fd >= 0);
+    check_pat(fd, 1, 0, 50000);
+    check_pat(fd, 0, 50000, 100000);
+    check_pat(fd, 2, 150000, 1000);
+    SYS(close(fd));
+    fx_end();
+}
+
+/* The largest file (CAIRN_FILE_SIZE_MAX, 4 TiB) is sparse and cheap:
+ * truncate to it and a write of its last byte work; one byte more is
+ * EFBIG on the mount (a local file system has its own, larger limit). */
+TEST_T(posix_file_size_limit, 60)
+{
+    fx_begin();
+    const off_t max = (off_t)CAIRN_FILE_SIZE_MAX;
+    int fd = open(fx_p("big"), O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0);
+    SYS(ftruncate(fd, max));
+    CHECK_EQ(size_of(fd), max);
+    CHECK_EQ(pwrite(fd, "e", 1, max - 1), 1);
+    check_pat(fd, 0, (uint64_t)max - 4097, 4096);
+    char c = 0;
+    CHECK_EQ(pread(fd, &c, 1, max - 1), 1);
+    CHECK_EQ(c, 'e');
+    if (fx_mounted()) {
+        SYS_ERR(ftruncate(fd, max + 1), EFBIG);
+        SYS_ERR(truncate(fx_p("big"), max + 1), EFBIG);
+        SYS_ERR(pwrite(fd, "x", 1, max), EFBIG);
+        CHECK_EQ(size_of(fd), max);
+    }
+    SYS(close(fd));
+    SYS(unlink(fx_p("big")));
+    fx_end();
+}
+
 /* An unlinked file stays readable and writable through its descriptors
  * (fstat nlink 0) until the last one closes; the name is gone at once and
  * can be reused. Needs the metadata's inode holds (META_INODE_HOLD). */
@@ -383,6 +444,52 @@ TEST_T(posix_fsync_remount, 120)
     fd = open(fx_p("closed"), O_RDONLY);
     CHECK(fd >= 0);
     SYS(fsync(fd));
+    SYS(close(fd));
+    fx_end();
+}
+
+/* mmap(2): a shared writable mapping's stores reach the file (read(2)
+ * sees them after msync, a new mount after close), a private mapping's do
+ * not, and a read-only mapping shows what write(2) put there. */
+TEST_T(posix_mmap, 90)
+{
+    fx_begin();
+    enum { SIZE = 3 * 65536 + 100 };
+    int fd = open(fx_p("m"), O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0);
+    write_pat(fd, 21, 0, SIZE, 65536);
+    uint8_t *p = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECKF(p != MAP_FAILED, "mmap shared: %s", fx_errname(errno));
+    for (size_t i = 0; i < SIZE; i++)
+        CHECKF(p[i] == pat(21, i), "mapped byte %zu differs", i);
+    /* Overwrite a range that spans a 64 KiB block boundary. */
+    pat_fill(22, 65536 - 500, p + 65536 - 500, 1000);
+    SYS(msync(p, SIZE, MS_SYNC));
+    check_pat(fd, 22, 65536 - 500, 1000);
+    check_pat(fd, 21, 0, 65536 - 500);
+    SYS(munmap(p, SIZE));
+    /* A private mapping's stores stay private. */
+    p = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    CHECK(p != MAP_FAILED);
+    memset(p, 0xee, 4096);
+    SYS(munmap(p, SIZE));
+    check_pat(fd, 21, 0, 4096);
+    /* write(2) shows through a read-only mapping made later. */
+    write_pat(fd, 23, 100, 50, 50);
+    p = mmap(NULL, SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED);
+    for (size_t i = 100; i < 150; i++)
+        CHECK_EQ(p[i], pat(23, i));
+    SYS(munmap(p, SIZE));
+    SYS(close(fd));
+    fx_remount();
+    fd = open(fx_p("m"), O_RDONLY);
+    CHECK(fd >= 0);
+    CHECK_EQ(size_of(fd), SIZE);
+    check_pat(fd, 21, 0, 100);
+    check_pat(fd, 23, 100, 50);
+    check_pat(fd, 22, 65536 - 500, 1000);
+    check_pat(fd, 21, 65536 + 500, SIZE - 65536 - 500);
     SYS(close(fd));
     fx_end();
 }

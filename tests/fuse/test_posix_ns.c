@@ -284,8 +284,9 @@ static size_t list_dir(const char *path, char (*out)[NAME_MAX + 1], size_t max)
 }
 
 /* readdir lists exactly the entries, '.' and '..' included, each once, in
- * a directory large enough to need several reads; removals and renames are
- * seen by the next listing. */
+ * a directory large enough to need several reads; telldir/seekdir and
+ * rewinddir give the same entries again; removals and renames are seen by
+ * the next listing. */
 TEST_T(posix_readdir, 90)
 {
     fx_begin();
@@ -327,6 +328,30 @@ TEST_T(posix_readdir, 90)
             CHECKF((mode_t)DTTOIF(e->d_type) == (st.st_mode & S_IFMT), "%s: d_type %u", e->d_name,
                    (unsigned)e->d_type);
     }
+    closedir(d);
+    /* telldir/seekdir: back to a position, the same entries follow. */
+    d = opendir(fx_p("d"));
+    CHECK(d);
+    for (int i = 0; i < 100; i++)
+        CHECK(readdir(d) != NULL);
+    long pos = telldir(d);
+    CHECK(pos >= 0);
+    size_t n1 = 0, n2 = 0;
+    while ((e = readdir(d)) != NULL)
+        snprintf(got[n1++], NAME_MAX + 1, "%s", e->d_name);
+    seekdir(d, pos);
+    while ((e = readdir(d)) != NULL) {
+        CHECKF(n2 < n1, "more entries after seekdir than before");
+        CHECK_STR_EQ(e->d_name, got[n2]);
+        n2++;
+    }
+    CHECK_EQ(n2, n1);
+    CHECK_EQ(n1, nw - 100);
+    rewinddir(d);
+    size_t n3 = 0;
+    while (readdir(d) != NULL)
+        n3++;
+    CHECK_EQ(n3, nw);
     closedir(d);
     /* An empty directory lists '.' and '..' only. */
     SYS(mkdir(fx_p("empty"), 0755));

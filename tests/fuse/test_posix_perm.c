@@ -312,3 +312,33 @@ TEST_T(posix_setgid, 60)
     CHECK_EQ(mode_of(s), 06777);
     fx_end();
 }
+
+/* Supplementary groups up to CAIRN_GROUPS_MAX (32) all count, the last one
+ * too. A caller with more is sent to the metadata leader with none
+ * (docs/fuse.md): what the kernel checks (default_permissions: open) still
+ * works, what the leader checks (create) is EACCES. A local file system
+ * counts them all. */
+TEST_T(posix_many_groups, 60)
+{
+    fx_begin();
+    struct fx_user u = {.uid = 4242, .gid = 4242};
+    for (gid_t g = 0; g < 32; g++)
+        u.groups[u.n_groups++] = 5000 + g;
+    const char *f = mkfile("g5031", 0060, 0, 5031);
+    mkdir_as_root("d5031", 0070, 0, 5031);
+    AS_EXPECT(&u, 0, .kind = FX_READ, .a = f);
+    AS_EXPECT(&u, 0, .kind = FX_OPEN, .a = fx_p("d5031/new"), .flags = O_WRONLY | O_CREAT,
+              .mode = 0600);
+    struct stat st = fx_lstat(fx_p("d5031/new"));
+    CHECK_EQ(st.st_uid, 4242);
+    CHECK_EQ(st.st_gid, 4242);
+    AS_EXPECT(&u, 0, .kind = FX_CHOWN, .a = fx_p("d5031/new"), .uid = KEEP_UID, .gid = 5031);
+    CHECK_EQ(fx_lstat(fx_p("d5031/new")).st_gid, 5031);
+    /* 33 groups: opening is the kernel's check (it sees every group);
+     * a create is checked by the metadata leader, which got none. */
+    u.groups[u.n_groups++] = 5032;
+    AS_EXPECT(&u, 0, .kind = FX_READ, .a = f);
+    AS_EXPECT(&u, fx_mounted() ? EACCES : 0, .kind = FX_OPEN, .a = fx_p("d5031/new33"),
+              .flags = O_WRONLY | O_CREAT, .mode = 0600);
+    fx_end();
+}

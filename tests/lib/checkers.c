@@ -252,14 +252,16 @@ static void ns_describe(const struct lin_op *op, char *out, size_t len)
 static const struct lin_model ns_model = {
     .name = "namespace",
     .state_size = sizeof(uint64_t),
-    .partitioned = 0,
+    .partitioned = 1,
     .init = ns_init,
     .step = ns_step,
     .describe = ns_describe,
 };
 
 /* Translate one namespace op; 0 if it says nothing (a failure other than
- * EEXIST/ENOENT, an unknown listing, or names out of range). */
+ * EEXIST/ENOENT, a listing that failed). Keys are dir * CK_NAMES_MAX + name
+ * (a listing: its dir's key of name 0); each directory is a partition, and
+ * a rename between directories, which would couple two, is not checked. */
 static int ns_lin_op(const struct hist_op *o, struct lin_op *out)
 {
     if (o->op != HOP_CREATE && o->op != HOP_UNLINK && o->op != HOP_RENAME && o->op != HOP_LIST)
@@ -268,16 +270,17 @@ static int ns_lin_op(const struct hist_op *o, struct lin_op *out)
         return 0;
     if (o->type == HIST_FAIL && o->res[0] != EEXIST && o->res[0] != ENOENT)
         return 0;
-    if (o->op != HOP_LIST && (o->key >= CK_NAMES_MAX || o->arg[0] >= CK_NAMES_MAX))
+    uint64_t dir = o->key / CK_NAMES_MAX;
+    if (o->op == HOP_RENAME && o->arg[0] / CK_NAMES_MAX != dir)
         return 0;
     *out = lin_from(o, o->op, o->call_ns, o->type == HIST_UNKNOWN ? LIN_TIME_INF : o->ret_ns);
     if (o->op == HOP_RENAME && o->arg[1])
         out->kind |= NS_NOREPLACE;
-    out->arg[0] = o->key;
-    out->arg[1] = o->op == HOP_RENAME ? o->arg[0] : 0;
+    out->arg[0] = o->key % CK_NAMES_MAX;
+    out->arg[1] = o->op == HOP_RENAME ? o->arg[0] % CK_NAMES_MAX : 0;
     out->out[0] = o->type == HIST_FAIL ? o->res[0] : 0;
     out->out[1] = o->op == HOP_LIST ? o->res[0] : 0;
-    out->key = 0;
+    out->key = dir;
     return 1;
 }
 

@@ -11,9 +11,9 @@
  *                 lost (the final read's value is not older than an acked
  *                 write)
  *   ck_namespace  create / unlink / rename / readdir over <= CK_NAMES_MAX
- *                 names in one directory: linearizable against a model of
- *                 the set of names (definite errors such as EEXIST are
- *                 observations too)
+ *                 names per directory: linearizable against a model of the
+ *                 set of names, each directory a partition (definite errors
+ *                 such as EEXIST are observations too)
  *   ck_append     logs of (writer, seq) records: every acked append present,
  *                 each writer's seqs strictly increasing, no garbage, no
  *                 record nobody appended
@@ -38,10 +38,11 @@
 
 #include "history.h"
 
-/* Names of the namespace workload: the model state is their bitmap. */
+/* Names per directory of the namespace workload: the model state is their
+ * bitmap; an op's key is directory * CK_NAMES_MAX + name. */
 #define CK_NAMES_MAX 8u
 /* Search budget of one lincheck call (steps): checks stay a few seconds. */
-#define CK_LIN_BUDGET 20000000u
+#define CK_LIN_BUDGET 400000000u
 
 struct ck_result {
     uint64_t violations;

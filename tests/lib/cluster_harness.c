@@ -819,6 +819,9 @@ void cluster_stop(struct cluster *c)
 pid_t cluster_proc_spawn(const char *bin, char *const argv[], const char *log)
 {
     reg_install();
+    /* As cluster_node_spawn: `make` may be relinking the binary. */
+    for (int tries = 0; tries < 100 && access(bin, X_OK) != 0; tries++)
+        usleep(100 * 1000);
     pid_t pid = spawn(bin, argv, log);
     if (pid > 0)
         reg_add(pid);

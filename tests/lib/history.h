@@ -54,10 +54,11 @@ enum hist_type { HIST_INVOKE = 0, HIST_OK = 1, HIST_FAIL = 2, HIST_UNKNOWN = 3 }
  *           (which empties the file when the open returns; else the value
  *           overwrites the old one in place, same length); res[0] time the
  *           open returned, 0 if it did not
- *   CREATE  exclusive create of name `key`
+ *   CREATE  exclusive create of name `key` (namespace keys: directory * 8 +
+ *           name, checkers.h CK_NAMES_MAX)
  *   UNLINK  unlink of name `key`
  *   RENAME  key -> arg[0]; arg[1] 1 with NOREPLACE
- *   LIST    readdir: res[0] bitmap of the names present
+ *   LIST    readdir of directory key / 8: res[0] bitmap of the names present
  *   APPEND  log `key`: arg[0] writer, arg[1] sequence number
  *   ACQUIRE lock `key` (try): res[0] fencing token (fail EAGAIN: held)
  *   RELEASE lock `key`

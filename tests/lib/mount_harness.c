@@ -158,6 +158,10 @@ static void watchdog_start(void)
         return;
     pid_t pid = fork();
     if (pid == 0) {
+        /* Not the test's handlers: they would signal pids of the test's
+         * children, which may be reused once the test is gone. */
+        for (size_t i = 0; i < CAIRN_ARRAY_LEN(fatal_sigs); i++)
+            signal(fatal_sigs[i], SIG_DFL);
         setsid();
         int nul = open("/dev/null", O_RDWR);
         if (nul >= 0) {

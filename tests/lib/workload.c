@@ -35,6 +35,9 @@
 #define WL_PATH_MAX 512u
 #define WL_NAME_MAX 32u
 #define WL_SHARED_LOG 0u
+/* Directories of the namespace workload: each its own lincheck partition,
+ * so a long run's history splits into smaller searches. */
+#define WL_NS_DIRS 4u
 /* Register and lock files made by wl_setup: wl_cfg.keys may not exceed it. */
 #define WL_SETUP_KEYS WL_KEYS_MAX
 
@@ -293,53 +296,78 @@ static int ns_create(struct cairn *c, const char *path)
     return rc;
 }
 
+/* Path of name n (0..7) of directory d, and the history key of both. */
+static uint64_t ns_path(char *out, const char *root, uint64_t d, uint64_t n)
+{
+    snprintf(out, WL_PATH_MAX, "%s/d%" PRIu64 "/n%" PRIu64, root, d, n);
+    return d * CK_NAMES_MAX + n;
+}
+
+static void ns_dir(char *out, const char *root, uint64_t d)
+{
+    snprintf(out, WL_PATH_MAX, "%s/d%" PRIu64, root, d);
+}
+
+/* A listing of directory d (key d * CK_NAMES_MAX). */
+static void ns_list_op(struct wl *w, uint64_t d)
+{
+    char dir[WL_PATH_MAX];
+    ns_dir(dir, w->cfg->root, d);
+    uint64_t key = d * CK_NAMES_MAX, res[HIST_VALS] = {0};
+    uint64_t seq = hist_invoke(&w->h, HOP_LIST, key, NULL);
+    int rc = ns_list(w->c, dir, &res[0]);
+    if (rc)
+        res[0] = (uint64_t)-rc;
+    hist_done(&w->h, seq, rc ? HIST_FAIL : HIST_OK, HOP_LIST, key, res);
+}
+
+/* One op on names of one directory (renames stay in it). */
 static void ns_step(struct wl *w)
 {
     uint32_t names = ns_names(w->cfg->keys);
-    uint64_t a = prng_below(&w->rng, names), b = (a + 1 + prng_below(&w->rng, names - 1)) % names;
+    uint64_t d = prng_below(&w->rng, WL_NS_DIRS), a = prng_below(&w->rng, names);
+    uint64_t b = (a + 1 + prng_below(&w->rng, names - 1)) % names;
     char pa[WL_PATH_MAX], pb[WL_PATH_MAX];
-    wl_path(pa, w->cfg->root, "n%" PRIu64, a);
-    wl_path(pb, w->cfg->root, "n%" PRIu64, b);
-    uint64_t dice = prng_below(&w->rng, 8), seq, res[HIST_VALS] = {0};
+    uint64_t ka = ns_path(pa, w->cfg->root, d, a), kb = ns_path(pb, w->cfg->root, d, b);
+    uint64_t dice = prng_below(&w->rng, 8), seq;
     if (dice < 3) {
         /* cairn_open creates, then reads the new inode's attributes: a
          * concurrent unlink in between makes it fail with ENOENT although
          * the create applied (docs/checkers.md), so that is no refusal. */
-        seq = hist_invoke(&w->h, HOP_CREATE, a, NULL);
+        seq = hist_invoke(&w->h, HOP_CREATE, ka, NULL);
         int rc = ns_create(w->c, pa);
         if (rc == -ENOENT)
-            hist_done(&w->h, seq, HIST_UNKNOWN, HOP_CREATE, a, NULL);
+            hist_done(&w->h, seq, HIST_UNKNOWN, HOP_CREATE, ka, NULL);
         else
-            wl_done(w, seq, HOP_CREATE, a, rc, NULL);
+            wl_done(w, seq, HOP_CREATE, ka, rc, NULL);
     } else if (dice < 5) {
-        seq = hist_invoke(&w->h, HOP_UNLINK, a, NULL);
-        wl_done(w, seq, HOP_UNLINK, a, cairn_unlink(w->c, pa), NULL);
+        seq = hist_invoke(&w->h, HOP_UNLINK, ka, NULL);
+        wl_done(w, seq, HOP_UNLINK, ka, cairn_unlink(w->c, pa), NULL);
     } else if (dice < 7) {
-        uint64_t arg[HIST_VALS] = {b, prng_below(&w->rng, 2)};
-        seq = hist_invoke(&w->h, HOP_RENAME, a, arg);
+        uint64_t arg[HIST_VALS] = {kb, prng_below(&w->rng, 2)};
+        seq = hist_invoke(&w->h, HOP_RENAME, ka, arg);
         unsigned flags = arg[1] ? CAIRN_RENAME_NOREPLACE : 0u;
-        wl_done(w, seq, HOP_RENAME, a, cairn_rename2(w->c, pa, pb, flags), NULL);
+        wl_done(w, seq, HOP_RENAME, ka, cairn_rename2(w->c, pa, pb, flags), NULL);
     } else {
-        seq = hist_invoke(&w->h, HOP_LIST, 0, NULL);
-        int rc = ns_list(w->c, w->cfg->root, &res[0]);
-        if (rc) {
-            res[0] = (uint64_t)-rc;
-            hist_done(&w->h, seq, HIST_FAIL, HOP_LIST, 0, res);
-        } else {
-            hist_done(&w->h, seq, HIST_OK, HOP_LIST, 0, res);
-        }
+        ns_list_op(w, d);
     }
 }
 
-/* Start from no names (a directory used before is emptied). */
+/* Start from empty directories (names left by an earlier use removed). */
 static int ns_setup(struct cairn *c, const char *root)
 {
-    for (uint32_t i = 0; i < CK_NAMES_MAX; i++) {
+    for (uint32_t d = 0; d < WL_NS_DIRS; d++) {
         char path[WL_PATH_MAX];
-        wl_path(path, root, "n%" PRIu64, i);
-        int rc = cairn_unlink(c, path);
-        if (rc && rc != -ENOENT)
+        ns_dir(path, root, d);
+        int rc = cairn_mkdir(c, path, 0755);
+        if (rc && rc != -EEXIST)
             return rc;
+        for (uint32_t i = 0; i < CK_NAMES_MAX; i++) {
+            ns_path(path, root, d, i);
+            rc = cairn_unlink(c, path);
+            if (rc && rc != -ENOENT)
+                return rc;
+        }
     }
     return 0;
 }
@@ -698,30 +726,39 @@ static int wl_add_final(struct hist_op **ops, size_t *n, uint32_t op, uint64_t k
     return 0;
 }
 
-/* Final reads of registers, the namespace, or fenced registers, retried
+/* One final read of key k: a register, a fenced register, or (namespace)
+ * the listing of directory k. */
+static int wl_final_read(enum wl_kind kind, struct cairn *c, const char *root, uint64_t k,
+                         uint64_t *res)
+{
+    char path[WL_PATH_MAX];
+    if (kind == WL_NAMESPACE) {
+        ns_dir(path, root, k);
+        return ns_list(c, path, &res[0]);
+    }
+    wl_path(path, root, kind == WL_REGISTER ? "r%" PRIu64 : "f%" PRIu64, k);
+    return kind == WL_REGISTER ? reg_read(c, path, res) : fence_read(c, path, res);
+}
+
+/* Final reads of every register, fenced register or directory, retried
  * while the cluster answers with transient errors. */
 static int wl_final_reads(enum wl_kind kind, struct cairn *c, const char *root,
                           struct hist_op **ops, size_t *n)
 {
-    uint32_t count = kind == WL_NAMESPACE ? 1 : WL_SETUP_KEYS;
+    uint32_t count = kind == WL_NAMESPACE ? WL_NS_DIRS : WL_SETUP_KEYS;
+    uint32_t op = kind == WL_REGISTER ? HOP_READ : kind == WL_LOCK ? HOP_FREAD : HOP_LIST;
     uint64_t deadline = time_mono_ms() + WL_FINAL_TIMEOUT_MS;
     for (uint32_t k = 0; k < count; k++) {
-        uint64_t res[HIST_VALS] = {0}, call;
-        char path[WL_PATH_MAX];
-        uint32_t op = kind == WL_REGISTER ? HOP_READ : kind == WL_LOCK ? HOP_FREAD : HOP_LIST;
+        uint64_t res[HIST_VALS] = {0}, call = time_mono_ns();
         int rc;
-        do {
+        while (wl_transient(rc = wl_final_read(kind, c, root, k, res)) &&
+               time_mono_ms() < deadline) {
+            wl_sleep_ms(200);
             call = time_mono_ns();
-            wl_path(path, root, kind == WL_REGISTER ? "r%" PRIu64 : "f%" PRIu64, k);
-            if (kind == WL_REGISTER)
-                rc = reg_read(c, path, res);
-            else if (kind == WL_LOCK)
-                rc = fence_read(c, path, res);
-            else
-                rc = ns_list(c, root, &res[0]);
-        } while (wl_transient(rc) && time_mono_ms() < deadline && (wl_sleep_ms(200), 1));
+        }
+        uint64_t key = kind == WL_NAMESPACE ? (uint64_t)k * CK_NAMES_MAX : k;
         if (rc == 0)
-            rc = wl_add_final(ops, n, op, k, call, res);
+            rc = wl_add_final(ops, n, op, key, call, res);
         if (rc)
             return rc;
     }

@@ -665,10 +665,14 @@ static void sim_tick(struct sim_world *w)
     }
     if (!w->failed)
         net_deliver_due(w);
-    if (!w->failed)
-        w->o.sm == SIM_SM_META ? mcl_step(w) : clients_step(w);
-    if (!w->failed && w->phase == SIM_PHASE_FAULTS)
-        w->o.sm == SIM_SM_META ? mcl_load_step(w) : load_step(w);
+    if (!w->failed && w->o.sm == SIM_SM_META)
+        mcl_step(w);
+    else if (!w->failed)
+        clients_step(w);
+    if (!w->failed && w->phase == SIM_PHASE_FAULTS && w->o.sm == SIM_SM_META)
+        mcl_load_step(w);
+    else if (!w->failed && w->phase == SIM_PHASE_FAULTS)
+        load_step(w);
     for (uint32_t i = 0; i < w->n_nodes && !w->failed; i++) {
         struct sim_node *n = &w->nodes[i];
         if (n->state != SIM_NODE_UP)
@@ -970,7 +974,10 @@ int sim_run(const struct sim_opts *o, struct sim_result *res, struct sim_stats *
     if (!w->failed && w->o.sm == SIM_SM_META)
         settle_phase(w);
     if (!w->failed) {
-        w->o.sm == SIM_SM_META ? mcl_finish(w) : clients_finish(w);
+        if (w->o.sm == SIM_SM_META)
+            mcl_finish(w);
+        else
+            clients_finish(w);
         chk_history(w);
     }
     if (w->failed && !o->quiet)

@@ -15,10 +15,12 @@ TEST(fuse_args_defaults_and_flags)
 {
     struct fz_opts o;
     fz_opts_default(&o);
-    char *argv[] = {"-f",        "--attr-timeout", "2.5",   "--entry-timeout", "0",  "--readahead",
-                    "512",       "--conns",        "8",     "--allow-other",   "-o", "ro",
-                    "--cluster", "/x/c.conf",      "/mnt/c"};
-    CHECK_EQ(fz_parse_args(15, argv, &o), 0);
+    char *argv[] = {"-f",        "--attr-timeout", "2.5",         "--entry-timeout",
+                    "0",         "--readahead",    "512",         "--conns",
+                    "8",         "--allow-other",  "-o",          "ro",
+                    "--cluster", "/x/c.conf",      "--hold-open", "/mnt/c"};
+    CHECK_EQ(fz_parse_args(16, argv, &o), 0);
+    CHECK_EQ(o.hold_open, 1);
     CHECK_EQ(o.foreground, 1);
     CHECK(o.attr_timeout == 2.5 && o.entry_timeout == 0);
     CHECK_EQ(o.readahead_kib, 512u);
