@@ -291,7 +291,7 @@ static void bf_start(struct cluster *c, struct mount_proc *m, const char *base,
 
 int main(int argc, char **argv)
 {
-    struct bf_opts o = {.mb = 1024, .files = 10000, .small = 2000, .chunks = 2};
+    struct bf_opts o = {.mb = 1024, .files = 10000, .small = 1000, .chunks = 2};
     o.tree = "/usr/include";
     o.base = getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
     if (bf_parse(argc, argv, &o) != 0) {

@@ -130,7 +130,12 @@ wait_mount() { # wait_mount DIR PID: until DIR is a FUSE mount, or PID died
 }
 
 mfs_up() {
-    local m="$ROOT/mfs" i
+    local m="$ROOT/mfs" i ip
+    # mfschunkserver refuses a master on 127.0.0.1 ("use ip address of network
+    # controller"): the master's chunk-server port and the chunk servers use
+    # this host's first global address (traffic to it still stays in the host).
+    ip=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub(/\/.*/, "", $4); print $4; exit}')
+    [ -n "$ip" ] || { log "MooseFS: no global IPv4 address: chunk servers cannot register"; ip=127.0.0.1; }
     mkdir -p "$m/master" "$m/mnt"
     cp /var/lib/mfs/metadata.mfs.empty "$m/master/metadata.mfs"
     echo "* / rw,alldirs,maproot=0" >"$m/exports.cfg"
@@ -143,7 +148,7 @@ EXPORTS_FILENAME = $m/exports.cfg
 TOPOLOGY_FILENAME = $m/topology.cfg
 MATOML_LISTEN_HOST = 127.0.0.1
 MATOML_LISTEN_PORT = $MFS_PORT
-MATOCS_LISTEN_HOST = 127.0.0.1
+MATOCS_LISTEN_HOST = $ip
 MATOCS_LISTEN_PORT = $((MFS_PORT + 1))
 MATOCL_LISTEN_HOST = 127.0.0.1
 MATOCL_LISTEN_PORT = $((MFS_PORT + 2))
@@ -159,15 +164,22 @@ WORKING_GROUP = root
 DATA_PATH = $m/cs$i/data
 HDD_CONF_FILENAME = $m/cs$i/hdd.cfg
 HDD_LEAVE_SPACE_DEFAULT = 64MiB
-MASTER_HOST = 127.0.0.1
+MASTER_HOST = $ip
 MASTER_PORT = $((MFS_PORT + 1))
-CSSERV_LISTEN_HOST = 127.0.0.1
+CSSERV_LISTEN_HOST = $ip
 CSSERV_LISTEN_PORT = $((MFS_PORT + 2 + i))
 EOF
         mfschunkserver -c "$m/cs$i/cs.cfg" -f start >"$m/cs$i/log" 2>&1 &
         PIDS+=($!)
     done
     sleep 2
+    for i in 1 2 3; do
+        kill -0 "${PIDS[$((${#PIDS[@]} - i))]}" 2>/dev/null || {
+            log "MooseFS: a chunk server exited:"
+            tail -3 "$m"/cs*/log >&2
+            return 1
+        }
+    done
     # The same kernel caching as the cairn mount's defaults (attr 1 s, entry 1 s).
     mfsmount "$m/mnt" -f -H 127.0.0.1 -P $((MFS_PORT + 2)) \
         -o mfsattrcacheto=1,mfsentrycacheto=1,allow_other >"$m/mount.log" 2>&1 &

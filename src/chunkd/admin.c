@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "cairn_errors.h"
+#include "chunkd/admin.h"
 #include "chunkd/chunkd.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -24,21 +25,17 @@
 #include "wire/msg_chunk.h"
 #include "wire/msg_meta.h"
 
-#define ADMIN_CALL_MS 3000u
 #define ADMIN_TOTAL_MS 20000u
 
 enum { A_OK = 0, A_FAIL = 1, A_USAGE = 2 };
 
 struct admin {
-    char addrs[CAIRN_RPC_ADDRS_MAX][CAIRN_MEMBER_ADDR_MAX + 1];
-    size_t n;
-    struct rpc_secret secret;
-    uv_loop_t loop;
+    struct chunkd_admin_conn c;
     uint64_t id;
     int off, json;
 };
 
-static int add_addr(struct admin *a, const char *s, size_t len)
+int chunkd_admin_add_addr(struct chunkd_admin_conn *a, const char *s, size_t len)
 {
     if (len == 0 || len > CAIRN_MEMBER_ADDR_MAX)
         return -1;
@@ -52,16 +49,27 @@ static int add_addr(struct admin *a, const char *s, size_t len)
     return (int)a->n++;
 }
 
-static int parse_list(struct admin *a, const char *s)
+int chunkd_admin_parse_list(struct chunkd_admin_conn *a, const char *s)
 {
     while (*s) {
         const char *end = strchr(s, ',');
         size_t len = end ? (size_t)(end - s) : strlen(s);
-        if (add_addr(a, s, len) < 0)
+        if (chunkd_admin_add_addr(a, s, len) < 0)
             return -1;
         s += len + (end ? 1 : 0);
     }
     return a->n ? 0 : -1;
+}
+
+int chunkd_admin_open(struct chunkd_admin_conn *a, const char *secret_path)
+{
+    int rc = rpc_secret_load(secret_path, &a->secret);
+    if (rc) {
+        fprintf(stderr, "secret %s: %s\n", secret_path, cairn_strerror(rc));
+        return rc;
+    }
+    uv_loop_init(&a->loop);
+    return 0;
 }
 
 /* Flags: `addr_flag` is "--addr" or "--servers"; want_id asks for --id. */
@@ -84,7 +92,7 @@ static int admin_args(struct admin *a, int argc, char **argv, const char *addr_f
         char *end;
         int bad = 0;
         if (strcmp(f, addr_flag) == 0)
-            bad = parse_list(a, v);
+            bad = chunkd_admin_parse_list(&a->c, v);
         else if (strcmp(f, "--secret") == 0)
             secret = v;
         else if (strcmp(f, "--id") == 0 && want_id)
@@ -96,29 +104,23 @@ static int admin_args(struct admin *a, int argc, char **argv, const char *addr_f
             return A_USAGE;
         }
     }
-    if (!a->n || !secret || (want_id && !a->id)) {
+    if (!a->c.n || !secret || (want_id && !a->id)) {
         fprintf(stderr, "missing flags: %s, --secret%s are required\n", addr_flag,
                 want_id ? ", --id" : "");
         return A_USAGE;
     }
-    int rc = rpc_secret_load(secret, &a->secret);
-    if (rc) {
-        fprintf(stderr, "secret %s: %s\n", secret, cairn_strerror(rc));
-        return A_FAIL;
-    }
-    uv_loop_init(&a->loop);
-    return A_OK;
+    return chunkd_admin_open(&a->c, secret) ? A_FAIL : A_OK;
 }
 
-static void admin_done(struct admin *a)
+void chunkd_admin_done(struct chunkd_admin_conn *a)
 {
-    uv_run(&a->loop, UV_RUN_DEFAULT);
+    uv_run(&a->loop, UV_RUN_DEFAULT); /* lets closed clients free themselves */
     uv_loop_close(&a->loop);
     rpc_secret_wipe(&a->secret);
 }
 
-static int call_one(struct admin *a, const char *addr, uint16_t type, const struct cairn_buf *req,
-                    struct cairn_buf *out)
+int chunkd_admin_call_one(struct chunkd_admin_conn *a, const char *addr, uint16_t type,
+                          const struct cairn_buf *req, struct cairn_buf *out)
 {
     struct rpc_client *c;
     const char *addrs[1] = {addr};
@@ -128,14 +130,14 @@ static int call_one(struct admin *a, const char *addr, uint16_t type, const stru
         return rc;
     buf_reset(out);
     uint16_t rtype = 0;
-    rc = rpc_call_sync(c, type, req->data, req->len, ADMIN_CALL_MS, &rtype, out);
+    rc = rpc_call_sync(c, type, req->data, req->len, CHUNKD_ADMIN_CALL_MS, &rtype, out);
     if (rc == CAIRN_SHUTDOWN || rc == CAIRN_CLOSED)
         rc = CAIRN_ECONNREFUSED;
     rpc_client_close(c);
     return rc;
 }
 
-static void sleep_ms(uint64_t ms)
+void chunkd_admin_sleep_ms(uint64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -149,23 +151,24 @@ static int call_leader(struct admin *a, uint16_t type, const struct cairn_buf *r
     size_t at = 0;
     int rc = CAIRN_ETIMEDOUT;
     while (time_mono_ms() < deadline) {
-        rc = call_one(a, a->addrs[at], type, req, out);
+        rc = chunkd_admin_call_one(&a->c, a->c.addrs[at], type, req, out);
         if (rc == 0 || (rc != CAIRN_NOTLEADER && rc != CAIRN_ETIMEDOUT &&
                         rc != CAIRN_ECONNREFUSED && rc != CAIRN_UNAVAILABLE))
             return rc;
-        int hint =
-            rc == CAIRN_NOTLEADER && out->len ? add_addr(a, (const char *)out->data, out->len) : -1;
+        int hint = rc == CAIRN_NOTLEADER && out->len
+                       ? chunkd_admin_add_addr(&a->c, (const char *)out->data, out->len)
+                       : -1;
         if (hint >= 0 && (size_t)hint != at) {
             at = (size_t)hint;
             continue;
         }
-        at = (at + 1) % a->n;
-        sleep_ms(150);
+        at = (at + 1) % a->c.n;
+        chunkd_admin_sleep_ms(150);
     }
     return rc;
 }
 
-static void print_error(const char *what, int rc, const struct cairn_buf *msg)
+void chunkd_admin_print_error(const char *what, int rc, const struct cairn_buf *msg)
 {
     fprintf(stderr, "%s: %s (%s)%s%.*s\n", what, cairn_strerror(rc), cairn_err_name(rc),
             msg->len ? ": " : "", (int)msg->len, (const char *)msg->data);
@@ -199,17 +202,17 @@ int chunkd_status_main(int argc, char **argv)
     struct cairn_buf req, out;
     buf_init(&req, 0);
     buf_init(&out, 0);
-    int rc = call_one(&a, a.addrs[0], WIRE_CHUNK_STATUS, &req, &out);
+    int rc = chunkd_admin_call_one(&a.c, a.c.addrs[0], WIRE_CHUNK_STATUS, &req, &out);
     struct wire_chunk_status s;
     if (rc == 0)
         rc = wire_chunk_status_decode(out.data, out.len, &s);
     if (rc == 0)
         print_status(&a, &s);
     else
-        print_error("chunk-status", rc, &out);
+        chunkd_admin_print_error("chunk-status", rc, &out);
     buf_free(&req);
     buf_free(&out);
-    admin_done(&a);
+    chunkd_admin_done(&a.c);
     return rc ? A_FAIL : A_OK;
 }
 
@@ -229,10 +232,10 @@ int chunkd_drain_main(int argc, char **argv)
     if (rc == 0)
         printf("ok node=%" PRIu64 " drain=%s\n", a.id, a.off ? "off" : "on");
     else
-        print_error("chunk-drain", rc, &out);
+        chunkd_admin_print_error("chunk-drain", rc, &out);
     buf_free(&req);
     buf_free(&out);
-    admin_done(&a);
+    chunkd_admin_done(&a.c);
     return rc ? A_FAIL : A_OK;
 }
 
@@ -301,10 +304,10 @@ int chunkd_nodes_main(int argc, char **argv)
             rc = print_nodes(&a, r.p, r.len, &after);
     } while (rc == 1);
     if (rc)
-        print_error("chunk-nodes", rc, &out);
+        chunkd_admin_print_error("chunk-nodes", rc, &out);
     buf_free(&q);
     buf_free(&req);
     buf_free(&out);
-    admin_done(&a);
+    chunkd_admin_done(&a.c);
     return rc ? A_FAIL : A_OK;
 }

@@ -1,15 +1,12 @@
 /* config.c: the chunk server's config file and flags (chunkd.h,
  * docs/chunkd.md): `key = value` lines with `#` comments, and flags
  * (`--key value`, `--key=value`, `_` written `-`) that override the file. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cairn_errors.h"
+#include "common/conf.h"
 #include "chunkd/chunkd.h"
 #include "common/log.h"
 #include "rpc/rpc.h"
@@ -47,20 +44,6 @@ static const char *const key_names[KEYS] = {
     [KEY_ADVERTISE] = "advertise",
 };
 
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return CAIRN_EINVAL;
-}
-
 void chunkd_config_defaults(struct chunkd_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -71,32 +54,7 @@ void chunkd_config_defaults(struct chunkd_config *c)
     c->log_level = CAIRN_LOG_INFO;
 }
 
-static int key_find(const char *name)
-{
-    char norm[32];
-    size_t n = strlen(name);
-    if (n >= sizeof norm)
-        return -1;
-    for (size_t i = 0; i <= n; i++)
-        norm[i] = name[i] == '-' ? '_' : name[i];
-    for (int k = 0; k < KEYS; k++)
-        if (strcmp(norm, key_names[k]) == 0)
-            return k;
-    return -1;
-}
-
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (!*s || *s == '-' || *s == '+' || *s == ' ')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
+static int key_find(const char *name) { return conf_key_find(key_names, KEYS, name); }
 
 /* host:port with a nonzero port, as rpc_addr_parse understands it. */
 static int addr_ok(const char *s, size_t max)
@@ -115,19 +73,19 @@ static int parse_meta(struct chunkd_config *c, const char *v, char *err, size_t 
         const char *end = strchr(v, ',');
         size_t len = end ? (size_t)(end - v) : strlen(v);
         if (t.n_meta == CAIRN_RPC_ADDRS_MAX)
-            return fail(err, err_len, "meta: more than %u addresses", CAIRN_RPC_ADDRS_MAX);
+            return conf_fail(err, err_len, "meta: more than %u addresses", CAIRN_RPC_ADDRS_MAX);
         if (len == 0 || len > CAIRN_MEMBER_ADDR_MAX)
-            return fail(err, err_len, "meta: bad entry near \"%.40s\"", v);
+            return conf_fail(err, err_len, "meta: bad entry near \"%.40s\"", v);
         memcpy(t.meta[t.n_meta], v, len);
         t.meta[t.n_meta][len] = 0;
         if (!addr_ok(t.meta[t.n_meta], CAIRN_MEMBER_ADDR_MAX))
-            return fail(err, err_len, "meta: bad address \"%s\" (want host:port)",
-                        t.meta[t.n_meta]);
+            return conf_fail(err, err_len, "meta: bad address \"%s\" (want host:port)",
+                             t.meta[t.n_meta]);
         t.n_meta++;
         v += len + (end ? 1 : 0);
     }
     if (t.n_meta == 0)
-        return fail(err, err_len, "meta: empty list");
+        return conf_fail(err, err_len, "meta: empty list");
     memcpy(c->meta, t.meta, sizeof t.meta);
     c->n_meta = t.n_meta;
     return 0;
@@ -137,7 +95,7 @@ static int set_str(char *dst, size_t cap, const char *key, const char *v, int al
                    char *err, size_t err_len)
 {
     if ((!*v && !allow_empty) || strlen(v) >= cap)
-        return fail(err, err_len, "%s: empty or longer than %zu bytes", key, cap - 1);
+        return conf_fail(err, err_len, "%s: empty or longer than %zu bytes", key, cap - 1);
     snprintf(dst, cap, "%s", v);
     return 0;
 }
@@ -148,23 +106,23 @@ static int set_number(struct chunkd_config *c, int k, const char *v, char *err, 
     switch (k) {
     case KEY_CAPACITY:
     case KEY_SCRUB_RATE:
-        if (parse_u64(v, 0, UINT64_MAX / 2, &x))
-            return fail(err, err_len, "%s: \"%s\" is not a byte count", key_names[k], v);
+        if (conf_parse_u64(v, 0, UINT64_MAX / 2, &x))
+            return conf_fail(err, err_len, "%s: \"%s\" is not a byte count", key_names[k], v);
         *(k == KEY_CAPACITY ? &c->capacity : &c->scrub_rate) = x;
         return 0;
     case KEY_HEARTBEAT_MS:
     case KEY_SCRUB_MS:
-        if (parse_u64(v, 10, 60000, &x))
-            return fail(err, err_len, "%s: \"%s\" is not 10..60000", key_names[k], v);
+        if (conf_parse_u64(v, 10, 60000, &x))
+            return conf_fail(err, err_len, "%s: \"%s\" is not 10..60000", key_names[k], v);
         *(k == KEY_HEARTBEAT_MS ? &c->heartbeat_ms : &c->scrub_ms) = (uint32_t)x;
         return 0;
     case KEY_IO_THREADS:
-        if (parse_u64(v, 1, 64, &x))
-            return fail(err, err_len, "io_threads: \"%s\" is not 1..64", v);
+        if (conf_parse_u64(v, 1, 64, &x))
+            return conf_fail(err, err_len, "io_threads: \"%s\" is not 1..64", v);
         c->io_threads = (uint32_t)x;
         return 0;
     default:
-        return fail(err, err_len, "internal: key %d is not a number", k);
+        return conf_fail(err, err_len, "internal: key %d is not a number", k);
     }
 }
 
@@ -173,7 +131,7 @@ int chunkd_config_set(struct chunkd_config *c, const char *key, const char *v, c
 {
     int k = key_find(key), rc = 0, lvl;
     if (k < 0)
-        return fail(err, err_len, "unknown key \"%s\"", key);
+        return conf_fail(err, err_len, "unknown key \"%s\"", key);
     switch (k) {
     case KEY_DATA:
         rc = set_str(c->data, sizeof c->data, "data", v, 0, err, err_len);
@@ -189,12 +147,13 @@ int chunkd_config_set(struct chunkd_config *c, const char *key, const char *v, c
         break;
     case KEY_LISTEN:
         if (!addr_ok(v, CAIRN_NODE_ADDR_MAX))
-            return fail(err, err_len, "listen: bad address \"%s\" (want host:port, port not 0)", v);
+            return conf_fail(err, err_len,
+                             "listen: bad address \"%s\" (want host:port, port not 0)", v);
         rc = set_str(c->listen, sizeof c->listen, "listen", v, 0, err, err_len);
         break;
     case KEY_ADVERTISE:
         if (!addr_ok(v, CAIRN_NODE_ADDR_MAX))
-            return fail(err, err_len, "advertise: bad address \"%s\" (want host:port)", v);
+            return conf_fail(err, err_len, "advertise: bad address \"%s\" (want host:port)", v);
         rc = set_str(c->advertise, sizeof c->advertise, "advertise", v, 0, err, err_len);
         break;
     case KEY_META:
@@ -202,7 +161,7 @@ int chunkd_config_set(struct chunkd_config *c, const char *key, const char *v, c
         break;
     case KEY_LOG_LEVEL:
         if ((lvl = cairn_log_level_parse(v)) < 0)
-            return fail(err, err_len, "log_level: \"%s\" is not debug/info/warn/error/off", v);
+            return conf_fail(err, err_len, "log_level: \"%s\" is not debug/info/warn/error/off", v);
         c->log_level = lvl;
         break;
     default:
@@ -213,125 +172,22 @@ int chunkd_config_set(struct chunkd_config *c, const char *key, const char *v, c
     return rc;
 }
 
-static char *trim(char *s)
+/* chunkd_config_set() as conf.h's setter. */
+static int set_key(void *arg, const char *key, const char *val, char *err, size_t err_len)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = 0;
-    return s;
+    return chunkd_config_set(arg, key, val, err, err_len);
 }
 
 int chunkd_config_text(struct chunkd_config *c, const char *text, size_t len, const char *source,
                        char *err, size_t err_len)
 {
-    unsigned lineno = 0;
-    for (size_t off = 0; off < len;) {
-        const char *nl = memchr(text + off, '\n', len - off);
-        size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
-        char line[2 * CAIRN_PATH_MAX];
-        lineno++;
-        if (n >= sizeof line || memchr(text + off, 0, n))
-            return fail(err, err_len, "%s:%u: line too long or holding a NUL", source, lineno);
-        memcpy(line, text + off, n);
-        line[n] = 0;
-        off += n + (nl ? 1 : 0);
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = 0;
-        char *s = trim(line), *eq = strchr(s, '=');
-        if (!*s)
-            continue;
-        if (!eq)
-            return fail(err, err_len, "%s:%u: expected key = value", source, lineno);
-        *eq = 0;
-        char sub[CHUNKD_ERR_MAX];
-        if (chunkd_config_set(c, trim(s), trim(eq + 1), sub, sizeof sub))
-            return fail(err, err_len, "%s:%u: %s", source, lineno, sub);
-    }
-    return 0;
-}
-
-static int config_file(struct chunkd_config *c, const char *path, char *err, size_t err_len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail(err, err_len, "config %s: %s", path, strerror(errno));
-    char *text = malloc(CHUNKD_CONFIG_FILE_MAX + 1);
-    size_t len = 0;
-    int rc = text ? 0 : CAIRN_ENOMEM;
-    while (rc == 0) {
-        ssize_t n = read(fd, text + len, CHUNKD_CONFIG_FILE_MAX + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? cairn_err_from_errno(errno) : 0;
-            break;
-        }
-        if ((len += (size_t)n) > CHUNKD_CONFIG_FILE_MAX)
-            rc = CAIRN_TOOBIG;
-    }
-    close(fd);
-    if (rc)
-        fail(err, err_len, "config %s: %s", path, cairn_strerror(rc));
-    else
-        rc = chunkd_config_text(c, text, len, path, err, err_len);
-    free(text);
-    return rc;
-}
-
-/* "--key=value" or "--key value" at argv[*i]; advances *i past it. */
-static int one_flag(struct chunkd_config *c, int argc, char *const *argv, int *i, char *err,
-                    size_t err_len)
-{
-    const char *a = argv[*i];
-    if (strncmp(a, "--", 2) != 0)
-        return fail(err, err_len, "unexpected argument \"%s\"", a);
-    char key[40];
-    const char *eq = strchr(a + 2, '=');
-    size_t kl = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
-    if (kl == 0 || kl >= sizeof key)
-        return fail(err, err_len, "unknown flag \"%s\"", a);
-    memcpy(key, a + 2, kl);
-    key[kl] = 0;
-    const char *val = eq ? eq + 1 : NULL;
-    if (!val) {
-        if (*i + 1 >= argc)
-            return fail(err, err_len, "flag --%s needs a value", key);
-        val = argv[++*i];
-    }
-    (*i)++;
-    if (strcmp(key, "config") == 0)
-        return 0; /* read before the other flags */
-    char sub[CHUNKD_ERR_MAX];
-    if (chunkd_config_set(c, key, val, sub, sizeof sub))
-        return fail(err, err_len, "flag --%s: %s", key, sub);
-    return 0;
+    return conf_text(text, len, source, set_key, c, err, err_len);
 }
 
 int chunkd_config_args(struct chunkd_config *c, int argc, char *const *argv, char *err,
                        size_t err_len)
 {
-    for (int i = 0; i < argc; i++) {
-        const char *path = NULL;
-        if (strcmp(argv[i], "--config") == 0) {
-            if (i + 1 >= argc)
-                return fail(err, err_len, "flag --config needs a value");
-            path = argv[++i];
-        } else if (strncmp(argv[i], "--config=", 9) == 0) {
-            path = argv[i] + 9;
-        }
-        int rc = path ? config_file(c, path, err, err_len) : 0;
-        if (rc)
-            return rc;
-    }
-    for (int i = 0; i < argc;) {
-        int rc = one_flag(c, argc, argv, &i, err, err_len);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return conf_args(argc, argv, CHUNKD_CONFIG_FILE_MAX, NULL, set_key, c, err, err_len);
 }
 
 int chunkd_config_check(const struct chunkd_config *c, char *err, size_t err_len)
@@ -339,6 +195,6 @@ int chunkd_config_check(const struct chunkd_config *c, char *err, size_t err_len
     static const int required[] = {KEY_DATA, KEY_LISTEN, KEY_META, KEY_SECRET};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
         if (!(c->set & (1u << required[i])))
-            return fail(err, err_len, "missing required key \"%s\"", key_names[required[i]]);
+            return conf_fail(err, err_len, "missing required key \"%s\"", key_names[required[i]]);
     return 0;
 }

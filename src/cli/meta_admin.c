@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <uv.h>
 
 #include "cairn.h"
 #include "cairn_errors.h"
+#include "chunkd/admin.h"
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/limits.h"
@@ -23,46 +23,16 @@
 #include "wire/msg_meta.h"
 #include "wire/msg_rpc.h"
 
-/* One attempt's deadline and the whole command's. */
-#define ADMIN_CALL_MS 3000u
+/* The whole command's deadline (one attempt's: CHUNKD_ADMIN_CALL_MS). */
 #define ADMIN_TOTAL_MS 20000u
 
 struct admin {
-    char addrs[CAIRN_RPC_ADDRS_MAX][CAIRN_MEMBER_ADDR_MAX + 1];
-    size_t n;
-    struct rpc_secret secret;
-    uv_loop_t loop;
+    struct chunkd_admin_conn c;
     /* command arguments */
     uint64_t id;
     char addr[CAIRN_MEMBER_ADDR_MAX + 1];
     int learner;
 };
-
-static int add_addr(struct admin *a, const char *s, size_t len)
-{
-    if (len == 0 || len > CAIRN_MEMBER_ADDR_MAX)
-        return -1;
-    for (size_t i = 0; i < a->n; i++)
-        if (strlen(a->addrs[i]) == len && memcmp(a->addrs[i], s, len) == 0)
-            return (int)i;
-    if (a->n == CAIRN_RPC_ADDRS_MAX)
-        return -1;
-    memcpy(a->addrs[a->n], s, len);
-    a->addrs[a->n][len] = 0;
-    return (int)a->n++;
-}
-
-static int parse_servers(struct admin *a, const char *s)
-{
-    while (*s) {
-        const char *end = strchr(s, ',');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        if (add_addr(a, s, len) < 0)
-            return -1;
-        s += len + (end ? 1 : 0);
-    }
-    return a->n ? 0 : -1;
-}
 
 static int parse_u64(const char *s, uint64_t *v)
 {
@@ -95,7 +65,7 @@ static int admin_args(struct admin *a, int argc, char **argv, const char *want)
         const char *v = argv[++i];
         int bad = 0;
         if (strcmp(f, "--servers") == 0)
-            bad = parse_servers(a, v);
+            bad = chunkd_admin_parse_list(&a->c, v);
         else if (strcmp(f, "--secret") == 0)
             secret = v;
         else if (strcmp(f, "--id") == 0 && strchr(want, 'i'))
@@ -114,59 +84,21 @@ static int admin_args(struct admin *a, int argc, char **argv, const char *want)
     /* Without --servers / --secret: the cluster file's (as client commands). */
     static struct cairn_cluster_info info;
     char file[CAIRN_PATH_MAX];
-    if ((!a->n || !secret) &&
+    if ((!a->c.n || !secret) &&
         (cli_cluster_file() ? snprintf(file, sizeof file, "%s", cli_cluster_file()) > 0
                             : cairn_cluster_file_default(file, sizeof file) == 0) &&
         cairn_cluster_file_read(file, &info, NULL) == 0) {
-        for (size_t i = 0; !a->n && i < info.n_meta; i++)
-            add_addr(a, info.meta[i], strlen(info.meta[i]));
+        for (size_t i = 0; !a->c.n && i < info.n_meta; i++)
+            chunkd_admin_add_addr(&a->c, info.meta[i], strlen(info.meta[i]));
         if (!secret)
             secret = info.secret;
     }
-    if (!a->n || !secret || (strchr(want, 'i') && !a->id) || (strchr(want, 'a') && !a->addr[0])) {
+    if (!a->c.n || !secret || (strchr(want, 'i') && !a->id) || (strchr(want, 'a') && !a->addr[0])) {
         fprintf(stderr, "missing flags: --servers, --secret%s%s are required\n",
                 strchr(want, 'i') ? ", --id" : "", strchr(want, 'a') ? ", --addr" : "");
         return CLI_USAGE;
     }
-    int rc = rpc_secret_load(secret, &a->secret);
-    if (rc) {
-        fprintf(stderr, "secret %s: %s\n", secret, cairn_strerror(rc));
-        return CLI_FAIL;
-    }
-    uv_loop_init(&a->loop);
-    return CLI_OK;
-}
-
-static void admin_done(struct admin *a)
-{
-    uv_run(&a->loop, UV_RUN_DEFAULT); /* lets closed clients free themselves */
-    uv_loop_close(&a->loop);
-    rpc_secret_wipe(&a->secret);
-}
-
-/* One call to one address; the reply (or error text) is appended to out. */
-static int call_one(struct admin *a, const char *addr, uint16_t type, const struct cairn_buf *req,
-                    struct cairn_buf *out)
-{
-    struct rpc_client *c;
-    const char *addrs[1] = {addr};
-    struct rpc_client_cfg cfg = {.name = "cairn-admin"};
-    int rc = rpc_client_new(&a->loop, addrs, 1, &a->secret, &cfg, &c);
-    if (rc)
-        return rc;
-    buf_reset(out);
-    uint16_t rtype = 0;
-    rc = rpc_call_sync(c, type, req->data, req->len, ADMIN_CALL_MS, &rtype, out);
-    if (rc == CAIRN_SHUTDOWN || rc == CAIRN_CLOSED)
-        rc = CAIRN_ECONNREFUSED;
-    rpc_client_close(c);
-    return rc;
-}
-
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    return chunkd_admin_open(&a->c, secret) ? CLI_FAIL : CLI_OK;
 }
 
 /* Send a leader-only request, following NOTLEADER hints (the hint joins
@@ -178,30 +110,24 @@ static int call_leader(struct admin *a, uint16_t type, const struct cairn_buf *r
     size_t at = 0;
     int rc = CAIRN_ETIMEDOUT;
     while (time_mono_ms() < deadline) {
-        rc = call_one(a, a->addrs[at], type, req, out);
+        rc = chunkd_admin_call_one(&a->c, a->c.addrs[at], type, req, out);
         if (rc != CAIRN_NOTLEADER) {
             if (rc == 0 || (rc != CAIRN_ETIMEDOUT && rc != CAIRN_ECONNREFUSED &&
                             rc != CAIRN_UNAVAILABLE && rc != CAIRN_SHUTDOWN))
                 return rc;
-            at = (at + 1) % a->n;
-            sleep_ms(100);
+            at = (at + 1) % a->c.n;
+            chunkd_admin_sleep_ms(100);
             continue;
         }
-        int hint = out->len ? add_addr(a, (const char *)out->data, out->len) : -1;
+        int hint = out->len ? chunkd_admin_add_addr(&a->c, (const char *)out->data, out->len) : -1;
         if (hint >= 0 && (size_t)hint != at) {
             at = (size_t)hint;
         } else {
-            at = (at + 1) % a->n;
-            sleep_ms(200); /* an election is in progress */
+            at = (at + 1) % a->c.n;
+            chunkd_admin_sleep_ms(200); /* an election is in progress */
         }
     }
     return rc;
-}
-
-static void print_error(const char *what, int rc, const struct cairn_buf *msg)
-{
-    fprintf(stderr, "%s: %s (%s)%s%.*s\n", what, cairn_strerror(rc), cairn_err_name(rc),
-            msg->len ? ": " : "", (int)msg->len, (const char *)msg->data);
 }
 
 static int member_cmd(int argc, char **argv, const char *want, uint8_t op, const char *what)
@@ -225,10 +151,10 @@ static int member_cmd(int argc, char **argv, const char *want, uint8_t op, const
     if (rc == 0)
         printf("ok index=%" PRIu64 "\n", index);
     else
-        print_error(what, rc, &out);
+        chunkd_admin_print_error(what, rc, &out);
     buf_free(&req);
     buf_free(&out);
-    admin_done(&a);
+    chunkd_admin_done(&a.c);
     return rc ? CLI_FAIL : CLI_OK;
 }
 
@@ -257,10 +183,10 @@ int cli_meta_transfer(int argc, char **argv)
     if (rc == 0)
         printf("ok transfer=%" PRIu64 "\n", a.id);
     else
-        print_error("meta-transfer", rc, &out);
+        chunkd_admin_print_error("meta-transfer", rc, &out);
     buf_free(&req);
     buf_free(&out);
-    admin_done(&a);
+    chunkd_admin_done(&a.c);
     return rc ? CLI_FAIL : CLI_OK;
 }
 
@@ -288,19 +214,19 @@ int cli_meta_status(int argc, char **argv)
     buf_init(&out, 0);
     buf_init(&view, 0);
     int answered = 0, view_is_leader = 0;
-    for (size_t i = 0; i < a.n; i++) {
+    for (size_t i = 0; i < a.c.n; i++) {
         struct wire_meta_status s;
-        int rc = call_one(&a, a.addrs[i], WIRE_META_STATUS, &req, &out);
+        int rc = chunkd_admin_call_one(&a.c, a.c.addrs[i], WIRE_META_STATUS, &req, &out);
         if (rc == 0)
             rc = wire_meta_status_decode(out.data, out.len, &s);
         if (rc) {
-            printf("server addr=%s error=%s\n", a.addrs[i], cairn_err_name(rc));
+            printf("server addr=%s error=%s\n", a.c.addrs[i], cairn_err_name(rc));
             continue;
         }
-        print_status(a.addrs[i], &s);
+        print_status(a.c.addrs[i], &s);
         answered++;
         for (uint32_t k = 0; k < s.n_members; k++)
-            add_addr(&a, (const char *)s.members[k].addr.p, s.members[k].addr.len);
+            chunkd_admin_add_addr(&a.c, (const char *)s.members[k].addr.p, s.members[k].addr.len);
         if (!view.len || (!view_is_leader && s.role == RAFT_LEADER)) {
             view_is_leader = s.role == RAFT_LEADER;
             buf_reset(&view);
@@ -316,6 +242,6 @@ int cli_meta_status(int argc, char **argv)
     buf_free(&req);
     buf_free(&out);
     buf_free(&view);
-    admin_done(&a);
+    chunkd_admin_done(&a.c);
     return answered ? CLI_OK : CLI_FAIL;
 }

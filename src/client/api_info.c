@@ -155,6 +155,7 @@ static int chunks_decode(struct cairn *c, struct cairn_chunk *out, size_t max, s
         for (uint32_t r = 0; r < k->n_replicas; r++)
             k->replicas[r] = wire_get_u32(&d);
     }
+    wire_get_u64(&d); /* the file's size */
     *got = n;
     return wire_dec_finish(&d);
 }

@@ -69,6 +69,10 @@ struct dc_loc {
     bool valid;
     uint8_t n_bad;
     uint32_t bad[CAIRN_GOAL_MAX]; /* nodes that failed a read of this version */
+    /* The file's size in the leader's answer that gave this entry
+     * (UINT64_MAX when the entry comes from the handle's own commit): a
+     * read never returns bytes at or past it (data_read.c). */
+    uint64_t fsize;
     struct datafile_chunk c;
 };
 
@@ -158,14 +162,18 @@ void dc_nodes_free(struct dataclient *dc);
 /* Header of a command with the client's credentials. */
 void dc_hdr(const struct dataclient *dc, struct meta_hdr *h);
 /* META_CHUNKS of [first, first + count) into *n entries of out (indexes past
- * the map's end are not returned). */
+ * the map's end are not returned), and the file's size in the same state
+ * into *size (may be NULL). */
 int dc_chunks_query(struct dataclient *dc, uint64_t ino, uint32_t first, uint32_t count,
-                    struct datafile_chunk *out, uint32_t *n);
+                    struct datafile_chunk *out, uint32_t *n, uint64_t *size);
 /* The cache entry of chunk index of f, fetched when missing or when refresh
  * is set. NULL with *rc on failure. */
 struct dc_loc *dc_loc_get(struct datafile *f, uint32_t index, bool refresh, int *rc);
 /* Set the cache entry of index (after a commit). */
 int dc_loc_set(struct datafile *f, uint32_t index, const struct datafile_chunk *c);
+/* The handle's own commit grew the file: the sizes of earlier answers no
+ * longer bound its reads. */
+void dc_locs_unbound(struct datafile *f);
 /* META_GETATTR. */
 int dc_getattr(struct dataclient *dc, uint64_t ino, struct meta_attr *out);
 
@@ -188,7 +196,9 @@ uint64_t dw_end(const struct datafile *f);
 
 /* --- data_read.c ------------------------------------------------------------- */
 
-/* Read [off, off + n) of f (inside the file), holes as zeros. 0 or error. */
-int dr_read(struct datafile *f, uint8_t *buf, size_t n, uint64_t off);
+/* Read [off, off + n) of f (inside the file as the handle knows it), holes
+ * as zeros. *got: bytes read, fewer than n when the chunk map showed the
+ * file shorter (truncated since the handle learnt its size). 0 or error. */
+int dr_read(struct datafile *f, uint8_t *buf, size_t n, uint64_t off, size_t *got);
 
 #endif

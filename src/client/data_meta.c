@@ -73,7 +73,7 @@ int dc_getattr(struct dataclient *dc, uint64_t ino, struct meta_attr *out)
 }
 
 int dc_chunks_query(struct dataclient *dc, uint64_t ino, uint32_t first, uint32_t count,
-                    struct datafile_chunk *out, uint32_t *n)
+                    struct datafile_chunk *out, uint32_t *n, uint64_t *size)
 {
     struct meta_hdr h;
     dc_hdr(dc, &h);
@@ -102,9 +102,12 @@ int dc_chunks_query(struct dataclient *dc, uint64_t ino, uint32_t first, uint32_
         for (uint8_t k = 0; k < c->n_replicas; k++)
             c->replicas[k] = wire_get_u32(&d);
     }
+    uint64_t fsize = wire_get_u64(&d);
     rc = wire_dec_finish(&d);
     if (rc == 0)
         *n = got;
+    if (rc == 0 && size)
+        *size = fsize;
     return rc;
 }
 
@@ -112,7 +115,7 @@ int dataclient_chunk_info(struct dataclient *dc, uint64_t ino, uint32_t index,
                           struct datafile_chunk *out)
 {
     uint32_t n;
-    int rc = dc_chunks_query(dc, ino, index, 1, out, &n);
+    int rc = dc_chunks_query(dc, ino, index, 1, out, &n, NULL);
     if (rc == 0 && n == 0)
         memset(out, 0, sizeof *out);
     return rc;
@@ -144,6 +147,7 @@ int dc_loc_set(struct datafile *f, uint32_t index, const struct datafile_chunk *
     struct dc_loc *l = &f->locs[index];
     memset(l, 0, sizeof *l);
     l->valid = true;
+    l->fsize = UINT64_MAX;
     l->c = *c;
     return 0;
 }
@@ -158,13 +162,22 @@ static int loc_fetch(struct datafile *f, uint32_t index, uint32_t count)
     if (!v)
         return CAIRN_ENOMEM;
     uint32_t n = 0;
-    int rc = dc_chunks_query(f->dc, f->ino, index, count, v, &n);
+    uint64_t size = 0;
+    int rc = dc_chunks_query(f->dc, f->ino, index, count, v, &n, &size);
     for (uint32_t i = 0; rc == 0 && i < count; i++) {
         struct datafile_chunk hole = {0};
         rc = dc_loc_set(f, index + i, i < n ? &v[i] : &hole);
+        if (rc == 0)
+            f->locs[index + i].fsize = size;
     }
     free(v);
     return rc;
+}
+
+void dc_locs_unbound(struct datafile *f)
+{
+    for (uint32_t i = 0; i < f->n_locs; i++)
+        f->locs[i].fsize = UINT64_MAX;
 }
 
 struct dc_loc *dc_loc_get(struct datafile *f, uint32_t index, bool refresh, int *rc)

@@ -5,7 +5,12 @@
  * that failed recently last. A failed piece moves on to the next replica; a
  * stale version, or no replica left, refreshes the entry from the leader
  * (at most DC_READ_REFRESHES times per piece). Holes, and bytes past a
- * chunk's length, are zeros without asking anyone. */
+ * chunk's length, are zeros without asking anyone.
+ *
+ * The handle's size comes from its open; the map entries come later, each
+ * with the file's size in the same answer. A read stops at the smallest such
+ * size it used: a file truncated since the open (another client's O_TRUNC)
+ * gives a short read, never the dropped chunk's hole as zeros nobody wrote. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +52,7 @@ struct dr_op {
     struct dr_piece *p;
     size_t n, done, cursor; /* pieces; done; first that may be waiting */
     uint32_t inflight;
+    uint64_t eof; /* smallest file size of the map entries used */
     int err;
 };
 
@@ -156,7 +162,9 @@ static int dr_start(struct dr_piece *p)
             p->stale = false;
             p->n_tried = 0;
         }
-        if (l->c.id == 0 || p->off >= l->c.length) {
+        uint64_t at = (uint64_t)p->index * CAIRN_CHUNK_SIZE + p->off;
+        p->op->eof = CAIRN_MIN(p->op->eof, l->fsize);
+        if (l->c.id == 0 || p->off >= l->c.length || l->fsize <= at) {
             memset(p->dst, 0, p->len);
             p->state = DR_DONE;
             p->op->done++;
@@ -228,9 +236,10 @@ static size_t dr_cut(struct dr_op *op, uint8_t *buf, size_t n, uint64_t off)
     return k;
 }
 
-int dr_read(struct datafile *f, uint8_t *buf, size_t n, uint64_t off)
+int dr_read(struct datafile *f, uint8_t *buf, size_t n, uint64_t off, size_t *got)
 {
-    struct dr_op op = {.f = f};
+    struct dr_op op = {.f = f, .eof = UINT64_MAX};
+    *got = 0;
     size_t count = dr_cut(&op, buf, n, off);
     op.p = calloc(count ? count : 1, sizeof *op.p);
     if (!op.p)
@@ -243,5 +252,7 @@ int dr_read(struct datafile *f, uint8_t *buf, size_t n, uint64_t off)
         dc_wait_once(f->dc);
     }
     free(op.p);
+    if (op.err == 0)
+        *got = op.eof <= off ? 0 : (size_t)CAIRN_MIN((uint64_t)n, op.eof - off);
     return op.err;
 }

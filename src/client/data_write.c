@@ -483,6 +483,7 @@ static void dw_commit(struct dwrite *w)
     }
     if (rc == 0) {
         dc->st.commits++;
+        dc_locs_unbound(f);
         dc_loc_set(f, w->index, &c);
         w->state = DW_DONE;
         return;

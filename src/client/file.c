@@ -125,11 +125,12 @@ int64_t datafile_pread(struct datafile *f, void *buf, size_t n, uint64_t off)
         return 0;
     n = (size_t)CAIRN_MIN((uint64_t)n, size - off);
     n = CAIRN_MIN(n, (size_t)INT64_MAX);
-    int rc = dr_read(f, buf, n, off);
+    size_t got;
+    int rc = dr_read(f, buf, n, off, &got);
     if (rc)
         return rc;
-    f->dc->st.bytes_read += n;
-    return (int64_t)n;
+    f->dc->st.bytes_read += got;
+    return (int64_t)got;
 }
 
 int64_t datafile_pwrite(struct datafile *f, const void *buf, size_t n, uint64_t off)

@@ -169,6 +169,9 @@ uint32_t fz_setattr_fields(const struct stat *attr, int to_set, struct meta_attr
  * killpriv) is applied with the mount's credentials. */
 int fz_setattr_cmd(struct fz_mount *m, struct fz_conn *cn, uint64_t ino, uint32_t valid,
                    const struct meta_attr *set, struct meta_attr *out);
+/* The entry of a with the options' timeouts (a taken as it is). */
+void fz_entry_param(const struct fz_mount *m, const struct meta_attr *a,
+                    struct fuse_entry_param *e);
 /* Reply with an entry for a (timeouts from the options). */
 void fz_reply_entry(fuse_req_t req, const struct meta_attr *a);
 void fz_reply_attr(fuse_req_t req, const struct meta_attr *a);

@@ -251,11 +251,7 @@ void fz_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
         return;
     }
     struct fuse_entry_param e;
-    memset(&e, 0, sizeof e);
-    e.ino = a.ino;
-    e.attr_timeout = m->o.attr_timeout;
-    e.entry_timeout = m->o.entry_timeout;
-    fz_attr_to_stat(&a, &e.attr);
+    fz_entry_param(m, &a, &e);
     if (fuse_reply_create(req, &e, ffi) == -ENOENT)
         (void)release_common(m, NULL, ffi);
 }

@@ -108,6 +108,19 @@ static int acquire_poll(struct fz_mount *m, fuse_req_t req, struct meta_lock_req
     }
 }
 
+/* The request for an inode's FLOCK or POSIX lock object (kind) by owner
+ * (the mount's owner id); mode, range and flags zero. */
+static struct meta_lock_req lock_req(uint8_t kind, uint64_t ino, uint64_t owner)
+{
+    struct meta_lock_req q;
+    memset(&q, 0, sizeof q);
+    q.kind = kind;
+    q.ino = ino;
+    q.name = "";
+    q.owner = owner;
+    return q;
+}
+
 void fz_lock_range(const struct flock *lk, uint64_t *start, uint64_t *end)
 {
     *start = lk->l_start < 0 ? 0 : (uint64_t)lk->l_start;
@@ -118,12 +131,7 @@ void fz_op_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *ffi, str
                  int sleep)
 {
     struct fz_mount *m = fz_of(req);
-    struct meta_lock_req q;
-    memset(&q, 0, sizeof q);
-    q.kind = META_LOCK_POSIX;
-    q.ino = ino;
-    q.name = "";
-    q.owner = owner_of(m, ffi->lock_owner);
+    struct meta_lock_req q = lock_req(META_LOCK_POSIX, ino, owner_of(m, ffi->lock_owner));
     fz_lock_range(lock, &q.start, &q.end);
     if (lock->l_type == F_UNLCK) {
         fuse_reply_err(req, fz_errno(lock_cmd(m, req, 0, &q)));
@@ -145,12 +153,7 @@ void fz_op_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *ffi, str
 void fz_op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *ffi, int op)
 {
     struct fz_mount *m = fz_of(req);
-    struct meta_lock_req q;
-    memset(&q, 0, sizeof q);
-    q.kind = META_LOCK_FLOCK;
-    q.ino = ino;
-    q.name = "";
-    q.owner = owner_of(m, ffi->lock_owner);
+    struct meta_lock_req q = lock_req(META_LOCK_FLOCK, ino, owner_of(m, ffi->lock_owner));
     int what = op & ~LOCK_NB;
     if (what == LOCK_UN) {
         fuse_reply_err(req, fz_errno(lock_cmd(m, req, 0, &q)));
@@ -213,11 +216,7 @@ void fz_op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *ffi, str
     struct meta_hdr h;
     memset(&h, 0, sizeof h);
     fz_req_cred(req, &h.cred);
-    struct meta_lock_req after;
-    memset(&after, 0, sizeof after);
-    after.kind = META_LOCK_POSIX;
-    after.ino = ino - 1;
-    after.name = "";
+    struct meta_lock_req after = lock_req(META_LOCK_POSIX, ino - 1, 0);
     struct cairn_buf cmd, reply;
     buf_init(&cmd, 0);
     buf_init(&reply, 0);
@@ -249,12 +248,7 @@ void fz_op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *ffi, str
 
 static void drop(struct fz_mount *m, fuse_req_t req, uint8_t kind, uint64_t ino, uint64_t owner)
 {
-    struct meta_lock_req q;
-    memset(&q, 0, sizeof q);
-    q.kind = kind;
-    q.ino = ino;
-    q.name = "";
-    q.owner = owner_of(m, owner);
+    struct meta_lock_req q = lock_req(kind, ino, owner_of(m, owner));
     if (kind == META_LOCK_POSIX)
         q.end = UINT64_MAX;
     int rc = lock_cmd(m, req, 0, &q);

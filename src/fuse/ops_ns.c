@@ -45,17 +45,22 @@ void fz_attr_to_stat(const struct meta_attr *a, struct stat *st)
     st->st_ctim = ns_to_ts(a->ctime_ns);
 }
 
+void fz_entry_param(const struct fz_mount *m, const struct meta_attr *a, struct fuse_entry_param *e)
+{
+    memset(e, 0, sizeof *e);
+    e->ino = a->ino;
+    e->attr_timeout = m->o.attr_timeout;
+    e->entry_timeout = m->o.entry_timeout;
+    fz_attr_to_stat(a, &e->attr);
+}
+
 void fz_reply_entry(fuse_req_t req, const struct meta_attr *a)
 {
     struct fz_mount *m = fz_of(req);
     struct meta_attr at = *a;
     fz_size_merge(m, &at);
     struct fuse_entry_param e;
-    memset(&e, 0, sizeof e);
-    e.ino = at.ino;
-    e.attr_timeout = m->o.attr_timeout;
-    e.entry_timeout = m->o.entry_timeout;
-    fz_attr_to_stat(&at, &e.attr);
+    fz_entry_param(m, &at, &e);
     fuse_reply_entry(req, &e);
 }
 
@@ -478,16 +483,25 @@ void fz_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
     fuse_reply_err(req, fz_ino_errno(rc));
 }
 
-/* GETXATTR / LISTXATTR: u32 length, then the bytes when asked (size > 0):
- * reply the length alone or the bytes. Runs with cn held. */
-static void xattr_reply(fuse_req_t req, struct fz_conn *cn, size_t size)
+/* GETXATTR / LISTXATTR, encoded into cn's command (rc: the encoder's
+ * result): query, then reply the length alone or the bytes when asked
+ * (size > 0) from the reply's u32 length and bytes. Runs with cn held and
+ * lets it go. */
+static void xattr_reply(fuse_req_t req, struct fz_conn *cn, int rc, size_t size)
 {
+    if (rc == 0)
+        rc = api_query(cn->c);
+    if (rc) {
+        fz_conn_put(cn);
+        fuse_reply_err(req, fz_ino_errno(rc));
+        return;
+    }
     struct cairn *c = cn->c;
     struct wire_dec d;
     wire_dec_init(&d, c->reply.data + 4, c->reply.len - 4);
     uint32_t len = wire_get_u32(&d);
     const uint8_t *p = size ? wire_get_raw(&d, len) : NULL;
-    int rc = wire_dec_finish(&d);
+    rc = wire_dec_finish(&d);
     if (rc) {
         fz_conn_put(cn);
         fuse_reply_err(req, fz_errno(rc));
@@ -523,14 +537,7 @@ void fz_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
     fz_hdr(cn, &h);
     buf_reset(&cn->c->cmd);
     rc = meta_cmd_getxattr(&cn->c->cmd, &h, ino, name, ask);
-    if (rc == 0)
-        rc = api_query(cn->c);
-    if (rc) {
-        fz_conn_put(cn);
-        fuse_reply_err(req, fz_ino_errno(rc));
-        return;
-    }
-    xattr_reply(req, cn, ask);
+    xattr_reply(req, cn, rc, ask);
 }
 
 void fz_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -542,14 +549,7 @@ void fz_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
     fz_hdr(cn, &h);
     buf_reset(&cn->c->cmd);
     int rc = meta_cmd_listxattr(&cn->c->cmd, &h, ino, ask);
-    if (rc == 0)
-        rc = api_query(cn->c);
-    if (rc) {
-        fz_conn_put(cn);
-        fuse_reply_err(req, fz_ino_errno(rc));
-        return;
-    }
-    xattr_reply(req, cn, ask);
+    xattr_reply(req, cn, rc, ask);
 }
 
 void fz_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)

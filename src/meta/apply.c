@@ -401,6 +401,7 @@ static int session_cmd(struct meta *m, const struct meta_req *r, struct cairn_bu
         wire_put_u64(&e, s->expiry_ns);
     } else {
         meta_lock_sessions_end(m, &s->id, 1, 0); /* a clean close: no lock-delay */
+        meta_data_sessions_end(m, &s->id, 1);
         meta_hold_sessions_end(m, &s->id, 1);
         meta_session_free(hmap_del(&m->sessions, s->id));
     }

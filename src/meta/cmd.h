@@ -240,7 +240,8 @@ enum meta_cmd_type {
     META_STATFS = 70,
     /* CHUNKS: u64 ino, u32 first, u32 count (1..CAIRN_CHUNKS_QUERY_MAX).
      * Reply: u32 n (indexes first.. that exist in the map), n x (u64 chunk
-     * (0 = hole), u64 version, u32 length, u8 n_replicas, u32 replicas[]). */
+     * (0 = hole), u64 version, u32 length, u8 n_replicas, u32 replicas[]),
+     * u64 size (the file's size in the same state as the entries). */
     META_CHUNKS = 71,
     /* LOCK_STATUS: LOCKID, u64 session, u64 owner. What that holder has:
      * Reply: u64 last_token (newest grant on the lock, 0 if no lock object),

@@ -293,6 +293,7 @@ int meta_data_alloc(struct meta *m, const struct meta_req *r, struct wire_enc *e
                                .chunk = cur ? cur : m->next_chunk++,
                                .version = ch ? version_next(m, ch) : 1,
                                .deadline_ns = r->u64a,
+                               .session = r->h.session,
                                .index = r->u32a,
                                .n = r->n,
                                .is_new = !cur};
@@ -406,6 +407,26 @@ uint32_t meta_data_expire(struct meta *m)
         pending_abort(m, hmap_get(&m->pending, keys[i]));
     free(keys);
     return (uint32_t)n;
+}
+
+void meta_data_sessions_end(struct meta *m, const uint64_t *ids, size_t n_ids)
+{
+    if (n_ids == 0 || hmap_len(&m->pending) == 0)
+        return;
+    size_t n = 0, cap = hmap_len(&m->pending);
+    uint64_t *keys = malloc(cap * sizeof *keys);
+    CAIRN_ASSERTF(keys, "meta: out of memory");
+    uint64_t k;
+    void *v;
+    for (size_t it = 0; hmap_next(&m->pending, &it, &k, &v);) {
+        uint64_t s = ((const struct meta_pending *)v)->session;
+        if (s && bsearch(&s, ids, n_ids, sizeof *ids, meta_cmp_u64))
+            keys[n++] = k;
+    }
+    qsort(keys, n, sizeof *keys, meta_cmp_u64);
+    for (size_t i = 0; i < n; i++)
+        pending_abort(m, hmap_get(&m->pending, keys[i]));
+    free(keys);
 }
 
 void meta_version_floor(struct meta *m)

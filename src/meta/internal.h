@@ -150,6 +150,10 @@ struct meta_pending {
     uint64_t chunk;
     uint64_t version;
     uint64_t deadline_ns;
+    /* The writer's session (0: none, or loaded from a version 2 snapshot):
+     * its end aborts the write before its deadline (a killed writer must not
+     * pin the chunk, blocking repair and other writers, for a minute). */
+    uint64_t session;
     uint32_t index;
     uint8_t n;
     uint8_t is_new;
@@ -289,6 +293,8 @@ int meta_data_abort_cmd(struct meta *m, const struct meta_req *r);
 int meta_data_truncate(struct meta *m, struct meta_inode *in, uint64_t size);
 void meta_data_release(struct meta *m, struct meta_inode *in);
 uint32_t meta_data_expire(struct meta *m);
+/* Abort the pending writes of the sessions ids[0..n) (sorted), which end. */
+void meta_data_sessions_end(struct meta *m, const uint64_t *ids, size_t n);
 /* next_version for a state loaded from a version 1 snapshot: above every
  * version in the chunk table and in pending writes. */
 void meta_version_floor(struct meta *m);

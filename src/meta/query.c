@@ -208,6 +208,10 @@ static int q_chunks(const struct meta *m, const struct meta_req *r, struct wire_
         for (uint8_t j = 0; j < ci.n_replicas; j++)
             wire_put_u32(e, ci.replicas[j]);
     }
+    /* The size at the same instant: a reader whose size came from an older
+     * answer (its open) cuts its read there instead of reading the hole a
+     * truncate left as zeros nobody wrote. */
+    wire_put_u64(e, in->size);
     return 0;
 }
 

@@ -20,7 +20,7 @@
 #include "meta/internal.h"
 
 #define SNAP_MAGIC "CAIRNMS1"
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u
 #define SNAP_PIECE (64u * 1024u)
 
 struct meta *meta_alloc_empty(void)
@@ -291,6 +291,7 @@ static void put_pending(struct wire_enc *e, const struct meta_pending *p)
     wire_put_u8(e, p->n);
     for (uint8_t i = 0; i < p->n; i++)
         wire_put_u32(e, p->replicas[i]);
+    wire_put_u64(e, p->session);
 }
 
 /* Nodes, sessions and pending writes: small maps written in key order. */

@@ -95,6 +95,9 @@ static int check_pending(const struct meta *m, const struct hmap *seen)
         const struct meta_chunk *ch = meta_table_get(&m->chunks, p->chunk);
         if (p->version >= m->next_version)
             return CAIRN_CORRUPT;
+        /* a session's end aborts its writes (data.c) */
+        if (p->session && !hmap_contains(&m->sessions, p->session))
+            return CAIRN_CORRUPT;
         if (p->is_new) {
             if (ch || p->chunk == 0 || p->chunk >= m->next_chunk || p->version != 1)
                 return CAIRN_CORRUPT;

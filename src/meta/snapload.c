@@ -17,9 +17,11 @@
 #include "common/crc32c.h"
 #include "meta/internal.h"
 
-/* Version 2 added next_version and each session's holds; version 1
- * snapshots still load (no holds; next_version derived). */
-#define SNAP_VERSION 2u
+/* Version 2 added next_version and each session's holds; version 3 each
+ * pending write's session. Older snapshots still load (version 1: no
+ * holds, next_version derived; versions 1-2: pending writes of no session,
+ * which end at their deadline only). */
+#define SNAP_VERSION 3u
 
 static int bad(struct wire_dec *d)
 {
@@ -231,7 +233,7 @@ static int load_session(struct wire_dec *d, struct meta *m, int with_holds)
 static int load_session_v1(struct wire_dec *d, struct meta *m) { return load_session(d, m, 0); }
 static int load_session_v2(struct wire_dec *d, struct meta *m) { return load_session(d, m, 1); }
 
-static int load_pending(struct wire_dec *d, struct meta *m)
+static int load_pending(struct wire_dec *d, struct meta *m, int with_session)
 {
     struct meta_pending *p = calloc(1, sizeof *p);
     if (!p)
@@ -247,6 +249,8 @@ static int load_pending(struct wire_dec *d, struct meta *m)
         d->err = CAIRN_CORRUPT;
     for (uint8_t i = 0; i < p->n && !d->err; i++)
         p->replicas[i] = wire_get_u32(d);
+    if (with_session)
+        p->session = wire_get_u64(d);
     const struct meta_inode *in = d->err ? NULL : meta_table_get(&m->inodes, p->ino);
     uint64_t key = pending_key(p->ino, p->index);
     if (!in || !S_ISREG(in->mode) || !(in->flags & META_INO_PENDING) || p->is_new > 1 ||
@@ -260,6 +264,9 @@ static int load_pending(struct wire_dec *d, struct meta *m)
     }
     return 0;
 }
+
+static int load_pending_v2(struct wire_dec *d, struct meta *m) { return load_pending(d, m, 0); }
+static int load_pending_v3(struct wire_dec *d, struct meta *m) { return load_pending(d, m, 1); }
 
 static int load_outbox(struct wire_dec *d, struct meta *m)
 {
@@ -288,7 +295,7 @@ static int load_sections(struct wire_dec *d, struct meta *m, uint32_t version)
 {
     int (*const fns[5])(struct wire_dec *, struct meta *) = {
         load_inode, load_chunk, load_node, version == 1 ? load_session_v1 : load_session_v2,
-        load_pending};
+        version < 3 ? load_pending_v2 : load_pending_v3};
     for (int k = 0; k < 5; k++) {
         uint64_t n = k < 2 ? wire_get_u64(d) : wire_get_u32(d);
         if (d->err || n > wire_dec_left(d))
@@ -308,7 +315,7 @@ int meta_snapshot_load(const uint8_t *p, size_t len, struct meta **out)
     if (len < 12 || memcmp(p, "CAIRNMS1", 8) != 0)
         return CAIRN_CORRUPT;
     uint32_t version = wire_load_u32(p + 8);
-    if (version != 1 && version != SNAP_VERSION)
+    if (version < 1 || version > SNAP_VERSION)
         return CAIRN_BADVERSION;
     if (crc32c(0, p, len - 4) != wire_load_u32(p + len - 4))
         return CAIRN_CORRUPT;

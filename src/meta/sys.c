@@ -54,6 +54,7 @@ struct meta_session *meta_session_live(struct meta *m, uint64_t id)
     struct meta_session *s = hmap_get(&m->sessions, id);
     if (s && s->expiry_ns < m->now_ns) {
         meta_lock_sessions_end(m, &id, 1, 1);
+        meta_data_sessions_end(m, &id, 1);
         meta_hold_sessions_end(m, &id, 1);
         hmap_del(&m->sessions, id);
         meta_session_free(s);
@@ -75,6 +76,7 @@ uint32_t meta_session_expire(struct meta *m)
             ids[n++] = k;
     qsort(ids, n, sizeof *ids, meta_cmp_u64);
     meta_lock_sessions_end(m, ids, n, 1);
+    meta_data_sessions_end(m, ids, n);
     meta_hold_sessions_end(m, ids, n);
     for (size_t i = 0; i < n; i++)
         meta_session_free(hmap_del(&m->sessions, ids[i]));

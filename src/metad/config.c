@@ -1,15 +1,12 @@
 /* config.c: the daemon's config file and command-line flags (config.h). */
 #include "metad/config.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cairn_errors.h"
+#include "common/conf.h"
 #include "common/hashmap.h"
 #include "common/log.h"
 
@@ -34,20 +31,6 @@ static const char *const key_names[METAD_KEYS] = {
     [METAD_KEY_REPLICATE_MAX] = "replicate_max",
 };
 
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return CAIRN_EINVAL;
-}
-
 void metad_config_defaults(struct metad_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -69,34 +52,7 @@ void metad_config_defaults(struct metad_config *c)
     c->digest_inline_inodes_max = 50000;
 }
 
-/* Key index of a name, '-' and '_' alike; -1 if unknown. */
-static int key_find(const char *name)
-{
-    char norm[32];
-    size_t n = strlen(name);
-    if (n >= sizeof norm)
-        return -1;
-    for (size_t i = 0; i <= n; i++)
-        norm[i] = name[i] == '-' ? '_' : name[i];
-    for (int k = 0; k < METAD_KEYS; k++)
-        if (strcmp(norm, key_names[k]) == 0)
-            return k;
-    return -1;
-}
-
-/* A whole decimal (or 0x hex) number in [lo, hi]. */
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (!*s || *s == '-' || *s == '+' || *s == ' ')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
+static int key_find(const char *name) { return conf_key_find(key_names, METAD_KEYS, name); }
 
 static int parse_bool(const char *s, int *out)
 {
@@ -127,7 +83,7 @@ int metad_split_hostport(const char *addr, char *host, size_t host_len, uint16_t
         return CAIRN_EINVAL; /* a bare IPv6 address needs brackets */
     }
     uint64_t p;
-    if (hl == 0 || hl >= host_len || parse_u64(colon + 1, 1, 65535, &p))
+    if (hl == 0 || hl >= host_len || conf_parse_u64(colon + 1, 1, 65535, &p))
         return CAIRN_EINVAL;
     memcpy(host, h, hl);
     host[hl] = 0;
@@ -153,28 +109,28 @@ static int parse_peers(struct metad_config *c, const char *s, char *err, size_t 
         size_t len = end ? (size_t)(end - s) : strlen(s);
         char item[CAIRN_MEMBER_ADDR_MAX + 32];
         if (len == 0 || len >= sizeof item)
-            return fail(err, err_len, "peers: bad entry near \"%.40s\"", s);
+            return conf_fail(err, err_len, "peers: bad entry near \"%.40s\"", s);
         memcpy(item, s, len);
         item[len] = 0;
         char *eq = strchr(item, '=');
         if (!eq)
-            return fail(err, err_len, "peers: \"%s\" is not id=host:port", item);
+            return conf_fail(err, err_len, "peers: \"%s\" is not id=host:port", item);
         *eq = 0;
         if (n == CAIRN_RAFT_NODES_MAX)
-            return fail(err, err_len, "peers: more than %u members", CAIRN_RAFT_NODES_MAX);
-        if (parse_u64(item, 1, INT64_MAX, &peers[n].id))
-            return fail(err, err_len, "peers: bad id \"%s\"", item);
+            return conf_fail(err, err_len, "peers: more than %u members", CAIRN_RAFT_NODES_MAX);
+        if (conf_parse_u64(item, 1, INT64_MAX, &peers[n].id))
+            return conf_fail(err, err_len, "peers: bad id \"%s\"", item);
         if (!addr_ok(eq + 1))
-            return fail(err, err_len, "peers: bad address \"%s\" (want host:port)", eq + 1);
+            return conf_fail(err, err_len, "peers: bad address \"%s\" (want host:port)", eq + 1);
         for (uint32_t i = 0; i < n; i++)
             if (peers[i].id == peers[n].id)
-                return fail(err, err_len, "peers: id %s listed twice", item);
+                return conf_fail(err, err_len, "peers: id %s listed twice", item);
         snprintf(peers[n].addr, sizeof peers[n].addr, "%s", eq + 1);
         n++;
         s += len + (end ? 1 : 0);
     }
     if (n == 0)
-        return fail(err, err_len, "peers: empty list");
+        return conf_fail(err, err_len, "peers: empty list");
     memcpy(c->peers, peers, n * sizeof peers[0]);
     c->n_peers = n;
     return 0;
@@ -184,7 +140,7 @@ static int parse_peers(struct metad_config *c, const char *s, char *err, size_t 
 static int set_str(char *dst, size_t cap, const char *key, const char *v, char *err, size_t err_len)
 {
     if (!*v || strlen(v) >= cap)
-        return fail(err, err_len, "%s: empty or longer than %zu bytes", key, cap - 1);
+        return conf_fail(err, err_len, "%s: empty or longer than %zu bytes", key, cap - 1);
     snprintf(dst, cap, "%s", v);
     return 0;
 }
@@ -193,7 +149,7 @@ static int set_str(char *dst, size_t cap, const char *key, const char *v, char *
 static uint64_t cluster_id_of(const char *v)
 {
     uint64_t id;
-    if (parse_u64(v, 1, UINT64_MAX, &id) == 0)
+    if (conf_parse_u64(v, 1, UINT64_MAX, &id) == 0)
         return id;
     id = hash_bytes(v, strlen(v), 0x636169726eull);
     return id ? id : 1;
@@ -204,40 +160,40 @@ static int set_number(struct metad_config *c, int k, const char *v, char *err, s
     uint64_t x;
     switch (k) {
     case METAD_KEY_ID:
-        if (parse_u64(v, 1, INT64_MAX, &x))
-            return fail(err, err_len, "id: \"%s\" is not a node id (1..2^63-1)", v);
+        if (conf_parse_u64(v, 1, INT64_MAX, &x))
+            return conf_fail(err, err_len, "id: \"%s\" is not a node id (1..2^63-1)", v);
         c->id = x;
         return 0;
     case METAD_KEY_SNAPSHOT_EVERY:
-        if (parse_u64(v, 1, UINT32_MAX, &x))
-            return fail(err, err_len, "snapshot_every: \"%s\" is not 1..2^32-1", v);
+        if (conf_parse_u64(v, 1, UINT32_MAX, &x))
+            return conf_fail(err, err_len, "snapshot_every: \"%s\" is not 1..2^32-1", v);
         c->snapshot_every = x;
         return 0;
     case METAD_KEY_TICK_MS:
     case METAD_KEY_SESSION_TICK_MS:
-        if (parse_u64(v, 1, 10000, &x))
-            return fail(err, err_len, "%s: \"%s\" is not 1..10000", key_names[k], v);
+        if (conf_parse_u64(v, 1, 10000, &x))
+            return conf_fail(err, err_len, "%s: \"%s\" is not 1..10000", key_names[k], v);
         *(k == METAD_KEY_TICK_MS ? &c->tick_ms : &c->session_tick_ms) = (uint32_t)x;
         return 0;
     case METAD_KEY_ELECTION_TICKS:
     case METAD_KEY_HEARTBEAT_TICKS:
-        if (parse_u64(v, 1, 1000, &x))
-            return fail(err, err_len, "%s: \"%s\" is not 1..1000", key_names[k], v);
+        if (conf_parse_u64(v, 1, 1000, &x))
+            return conf_fail(err, err_len, "%s: \"%s\" is not 1..1000", key_names[k], v);
         *(k == METAD_KEY_ELECTION_TICKS ? &c->election_ticks : &c->heartbeat_ticks) = (uint32_t)x;
         return 0;
     case METAD_KEY_CHUNK_DEAD_MS:
     case METAD_KEY_CHUNK_HEARTBEAT_MS:
-        if (parse_u64(v, 10, 600000, &x))
-            return fail(err, err_len, "%s: \"%s\" is not 10..600000", key_names[k], v);
+        if (conf_parse_u64(v, 10, 600000, &x))
+            return conf_fail(err, err_len, "%s: \"%s\" is not 10..600000", key_names[k], v);
         *(k == METAD_KEY_CHUNK_DEAD_MS ? &c->chunk_dead_ms : &c->chunk_heartbeat_ms) = (uint32_t)x;
         return 0;
     case METAD_KEY_REPLICATE_MAX:
-        if (parse_u64(v, 1, 1024, &x))
-            return fail(err, err_len, "replicate_max: \"%s\" is not 1..1024", v);
+        if (conf_parse_u64(v, 1, 1024, &x))
+            return conf_fail(err, err_len, "replicate_max: \"%s\" is not 1..1024", v);
         c->replicate_max = (uint32_t)x;
         return 0;
     default:
-        return fail(err, err_len, "internal: key %d is not a number", k);
+        return conf_fail(err, err_len, "internal: key %d is not a number", k);
     }
 }
 
@@ -246,13 +202,14 @@ int metad_config_set(struct metad_config *c, const char *key, const char *v, cha
 {
     int k = key_find(key);
     if (k < 0)
-        return fail(err, err_len, "unknown key \"%s\"", key);
+        return conf_fail(err, err_len, "unknown key \"%s\"", key);
     int rc = 0, b;
     switch (k) {
     case METAD_KEY_LISTEN:
     case METAD_KEY_METRICS:
         if (!addr_ok(v))
-            return fail(err, err_len, "%s: bad address \"%s\" (want host:port)", key_names[k], v);
+            return conf_fail(err, err_len, "%s: bad address \"%s\" (want host:port)", key_names[k],
+                             v);
         rc = set_str(k == METAD_KEY_LISTEN ? c->listen : c->metrics, sizeof c->listen, key_names[k],
                      v, err, err_len);
         break;
@@ -270,17 +227,17 @@ int metad_config_set(struct metad_config *c, const char *key, const char *v, cha
         break;
     case METAD_KEY_CLUSTER:
         if (!*v)
-            return fail(err, err_len, "cluster: empty");
+            return conf_fail(err, err_len, "cluster: empty");
         c->cluster_id = cluster_id_of(v);
         break;
     case METAD_KEY_LOG_LEVEL:
         if ((b = cairn_log_level_parse(v)) < 0)
-            return fail(err, err_len, "log_level: \"%s\" is not debug/info/warn/error/off", v);
+            return conf_fail(err, err_len, "log_level: \"%s\" is not debug/info/warn/error/off", v);
         c->log_level = b;
         break;
     case METAD_KEY_JOIN:
         if (parse_bool(v, &b))
-            return fail(err, err_len, "join: \"%s\" is not true/false", v);
+            return conf_fail(err, err_len, "join: \"%s\" is not true/false", v);
         c->join = b;
         break;
     default:
@@ -291,149 +248,28 @@ int metad_config_set(struct metad_config *c, const char *key, const char *v, cha
     return rc;
 }
 
-/* Trim spaces and tabs at both ends, in place. */
-static char *trim(char *s)
+/* metad_config_set() as conf.h's setter. */
+static int set_key(void *arg, const char *key, const char *val, char *err, size_t err_len)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = 0;
-    return s;
-}
-
-/* One line of a config file: blank, a comment, or key = value. */
-static int config_line(struct metad_config *c, char *line, const char *source, unsigned lineno,
-                       char *err, size_t err_len)
-{
-    char *hash = strchr(line, '#');
-    if (hash)
-        *hash = 0;
-    char *s = trim(line);
-    if (!*s)
-        return 0;
-    char *eq = strchr(s, '=');
-    if (!eq)
-        return fail(err, err_len, "%s:%u: expected key = value", source, lineno);
-    *eq = 0;
-    char *key = trim(s), *val = trim(eq + 1);
-    char sub[METAD_ERR_MAX];
-    if (metad_config_set(c, key, val, sub, sizeof sub))
-        return fail(err, err_len, "%s:%u: %s", source, lineno, sub);
-    return 0;
+    return metad_config_set(arg, key, val, err, err_len);
 }
 
 int metad_config_text(struct metad_config *c, const char *text, size_t len, const char *source,
                       char *err, size_t err_len)
 {
-    unsigned lineno = 0;
-    size_t off = 0;
-    while (off < len) {
-        const char *nl = memchr(text + off, '\n', len - off);
-        size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
-        lineno++;
-        char line[4096 + CAIRN_PATH_MAX];
-        if (n >= sizeof line)
-            return fail(err, err_len, "%s:%u: line too long", source, lineno);
-        memcpy(line, text + off, n);
-        line[n] = 0;
-        if (memchr(line, 0, n))
-            return fail(err, err_len, "%s:%u: NUL byte", source, lineno);
-        int rc = config_line(c, line, source, lineno, err, err_len);
-        if (rc)
-            return rc;
-        off += n + (nl ? 1 : 0);
-    }
-    return 0;
+    return conf_text(text, len, source, set_key, c, err, err_len);
 }
 
 int metad_config_file(struct metad_config *c, const char *path, char *err, size_t err_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int rc = cairn_err_from_errno(errno);
-        snprintf(err, err_len, "config %s: %s", path, cairn_strerror(rc));
-        return rc;
-    }
-    char *text = malloc(METAD_CONFIG_FILE_MAX + 1);
-    size_t len = 0;
-    int rc = text ? 0 : CAIRN_ENOMEM;
-    while (rc == 0) {
-        ssize_t n = read(fd, text + len, METAD_CONFIG_FILE_MAX + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            rc = cairn_err_from_errno(errno);
-        else if (n == 0)
-            break;
-        else if ((len += (size_t)n) > METAD_CONFIG_FILE_MAX)
-            rc = CAIRN_TOOBIG;
-    }
-    close(fd);
-    if (rc)
-        snprintf(err, err_len, "config %s: %s", path, cairn_strerror(rc));
-    else
-        rc = metad_config_text(c, text, len, path, err, err_len);
-    free(text);
-    return rc;
+    return conf_file(path, METAD_CONFIG_FILE_MAX, set_key, c, err, err_len);
 }
 
-/* "--key=value" or "--key value" at argv[*i]; advances *i past it. */
-static int one_flag(struct metad_config *c, int argc, char *const *argv, int *i, char *err,
-                    size_t err_len)
-{
-    const char *a = argv[*i];
-    if (strncmp(a, "--", 2) != 0)
-        return fail(err, err_len, "unexpected argument \"%s\"", a);
-    char key[40];
-    const char *eq = strchr(a + 2, '=');
-    size_t kl = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
-    if (kl == 0 || kl >= sizeof key)
-        return fail(err, err_len, "unknown flag \"%s\"", a);
-    memcpy(key, a + 2, kl);
-    key[kl] = 0;
-    const char *val = eq ? eq + 1 : NULL;
-    if (strcmp(key, "join") == 0 && !val)
-        val = "true";
-    if (!val) {
-        if (*i + 1 >= argc)
-            return fail(err, err_len, "flag --%s needs a value", key);
-        val = argv[++*i];
-    }
-    (*i)++;
-    if (strcmp(key, "config") == 0)
-        return 0; /* read before the other flags */
-    char sub[METAD_ERR_MAX];
-    if (metad_config_set(c, key, val, sub, sizeof sub))
-        return fail(err, err_len, "flag --%s: %s", key, sub);
-    return 0;
-}
-
+/* A bare --join (no value) means --join=true. */
 int metad_config_args(struct metad_config *c, int argc, char *const *argv, char *err,
                       size_t err_len)
 {
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        const char *path = NULL;
-        if (strcmp(a, "--config") == 0) {
-            if (i + 1 >= argc)
-                return fail(err, err_len, "flag --config needs a value");
-            path = argv[++i];
-        } else if (strncmp(a, "--config=", 9) == 0) {
-            path = a + 9;
-        }
-        if (path) {
-            int rc = metad_config_file(c, path, err, err_len);
-            if (rc)
-                return rc;
-        }
-    }
-    for (int i = 0; i < argc;) {
-        int rc = one_flag(c, argc, argv, &i, err, err_len);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return conf_args(argc, argv, METAD_CONFIG_FILE_MAX, "join", set_key, c, err, err_len);
 }
 
 const char *metad_config_peer_addr(const struct metad_config *c, uint64_t id)
@@ -450,17 +286,18 @@ int metad_config_check(const struct metad_config *c, char *err, size_t err_len)
                                    METAD_KEY_DATA, METAD_KEY_SECRET, METAD_KEY_CLUSTER};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
         if (!(c->set & (1u << required[i])))
-            return fail(err, err_len, "missing required key \"%s\" (--%s)", key_names[required[i]],
-                        key_names[required[i]]);
+            return conf_fail(err, err_len, "missing required key \"%s\" (--%s)",
+                             key_names[required[i]], key_names[required[i]]);
     if (c->heartbeat_ticks >= c->election_ticks)
-        return fail(err, err_len, "heartbeat_ticks (%u) must be below election_ticks (%u)",
-                    c->heartbeat_ticks, c->election_ticks);
+        return conf_fail(err, err_len, "heartbeat_ticks (%u) must be below election_ticks (%u)",
+                         c->heartbeat_ticks, c->election_ticks);
     const char *self = metad_config_peer_addr(c, c->id);
     if (!c->join && !self)
-        return fail(err, err_len, "id %llu is not in peers (a new member is started with --join)",
-                    (unsigned long long)c->id);
+        return conf_fail(err, err_len,
+                         "id %llu is not in peers (a new member is started with --join)",
+                         (unsigned long long)c->id);
     if (c->join && self)
-        return fail(err, err_len, "join: id %llu is already an initial peer",
-                    (unsigned long long)c->id);
+        return conf_fail(err, err_len, "join: id %llu is already an initial peer",
+                         (unsigned long long)c->id);
     return 0;
 }

@@ -72,6 +72,8 @@ static void fx_begin_local(const char *base)
 void fx_begin(void)
 {
     CHECK(!fx.begun);
+    CHECKF(geteuid() == 0, "the FUSE tests run as root: they mount with allow_other and "
+                           "switch to test users with setuid");
     fx.begun = 1;
     umask(0);
     const char *base = getenv("CAIRN_FUSE_TEST_DIR");

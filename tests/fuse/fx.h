@@ -12,9 +12,13 @@
  *     instead (no cluster, no mount): the same cases run against a local
  *     file system (ext4, tmpfs), whose answers as root are the POSIX
  *     reference. `CAIRN_FUSE_TEST_DIR=/tmp build/tests/runner build/tests/fuse`
- *     checks the suite itself.
+ *     checks the suite itself. Where cairn documents a departure
+ *     (docs/fuse.md: mknod of FIFOs EPERM, RENAME_EXCHANGE EINVAL, files up
+ *     to CAIRN_FILE_SIZE_MAX, at most CAIRN_GROUPS_MAX groups sent to the
+ *     metadata leader), a case asks fx_mounted() and expects each answer.
  * Every case works in fx_dir(), a fresh directory of mode 0777 owned by
- * root inside it. Permission cases need root (setuid in a forked child).
+ * root inside it. Every case runs as root (the mount is made with
+ * allow_other; test users are entered with setuid in forked children).
  *
  * Single-threaded. Paths returned by fx_p() live in a ring of static
  * buffers: valid for the next FX_PATHS calls.

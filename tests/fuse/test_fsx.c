@@ -1,13 +1,16 @@
 /* test_fsx.c: a seeded random-operation checker (the idea of fsx and
  * fsrand). One random sequence of file operations (writes at random
  * offsets and lengths, some across the 64 MiB chunk boundary or far out
- * in a sparse file, truncates up and down, reads, renames, unlinks,
- * re-creates, fsync, close and reopen, handles kept open over an unlink)
+ * in a sparse file, truncates up and down, reads, renames, hard links,
+ * unlinks, re-creates, fsync, close and reopen, handles kept open over an
+ * unlink)
  * is applied step by step to the mount and to a local directory (under
  * the case's tmpdir, on the local disk): after every step the return
  * values and errno of both sides must agree, and so must the touched
  * file's size and contents; every full_every steps every name, every open
- * handle and both directory listings are compared whole. A failure prints
+ * handle and both directory listings are compared whole, and every
+ * remount_every steps after closing everything and mounting again (so
+ * nothing comes from the old mount's caches). A failure prints
  * the step, the operation, the steps before it and the seed (CAIRN_SEED=...
  * replays the case).
  *
@@ -41,10 +44,11 @@ static const char *const fsx_names[] = {"f0", "f1", "f2", "f3", "d/g0", "d/g1"};
 #define FSX_WINDOW (64 * 1024)
 
 struct fsx_cfg {
-    uint32_t ops;        /* steps (CAIRN_FSX_OPS overrides) */
-    uint32_t full_every; /* full compare every this many steps */
-    uint32_t far_pct;    /* % of offsets and sizes at the chunk boundary or far out */
-    uint64_t small_max;  /* the others stay below this */
+    uint32_t ops;           /* steps (CAIRN_FSX_OPS overrides) */
+    uint32_t full_every;    /* full compare every this many steps */
+    uint32_t remount_every; /* close all, new mount, full compare */
+    uint32_t far_pct;       /* % of offsets and sizes at the chunk boundary or far out */
+    uint64_t small_max;     /* the others stay below this */
 };
 
 struct fsx_handle {
@@ -453,6 +457,20 @@ static void op_rename(void)
     fsx_cmp_name(b, 0, 0, 0);
 }
 
+/* A hard link: both names then share size, contents and nlink. */
+static void op_link(void)
+{
+    const char *a = fsx_name(), *b = fsx_name();
+    fsx_desc("link %s -> %s", a, b);
+    errno = 0;
+    int rm = link(fsx_path(1, a), fsx_path(1, b));
+    int em = errno;
+    errno = 0;
+    int rl = link(fsx_path(0, a), fsx_path(0, b));
+    fsx_agree("link", rm, em, rl, errno);
+    fsx_cmp_name(b, 0, 0, 0);
+}
+
 static void op_unlink(void)
 {
     const char *a = fsx_name();
@@ -526,8 +544,10 @@ static void fsx_step(void)
         fsx_close_handle(h);
     } else if (p < 71 && h >= 0)
         op_reopen(h);
-    else if (p < 78)
+    else if (p < 76)
         op_rename();
+    else if (p < 78)
+        op_link();
     else if (p < 83)
         op_unlink();
     else if (p < 87 && h >= 0)
@@ -536,6 +556,13 @@ static void fsx_step(void)
         op_stat();
     else
         op_open();
+}
+
+static void fsx_close_all(void)
+{
+    for (int i = 0; i < FSX_HANDLES; i++)
+        if (S.h[i].used)
+            fsx_close_handle(i);
 }
 
 static void fsx_run(const struct fsx_cfg *cfg)
@@ -559,15 +586,19 @@ static void fsx_run(const struct fsx_cfg *cfg)
         ops = (uint32_t)strtoul(env, NULL, 10);
     for (S.step = 0; S.step < ops; S.step++) {
         fsx_step();
-        if ((S.step + 1) % cfg->full_every == 0) {
-            fsx_desc("full compare");
+        if ((S.step + 1) % cfg->remount_every == 0) {
+            snprintf(S.desc, sizeof S.desc, "close all, remount, full compare after step %u",
+                     S.step);
+            fsx_close_all();
+            fx_remount();
+            fsx_cmp_all();
+        } else if ((S.step + 1) % cfg->full_every == 0) {
+            snprintf(S.desc, sizeof S.desc, "full compare after step %u", S.step);
             fsx_cmp_all();
         }
     }
-    fsx_desc("close all + full compare");
-    for (int i = 0; i < FSX_HANDLES; i++)
-        if (S.h[i].used)
-            fsx_close_handle(i);
+    snprintf(S.desc, sizeof S.desc, "close all + full compare at the end");
+    fsx_close_all();
     fsx_cmp_all();
     fprintf(stderr, "fsx: %u steps agreed (seed %llu), %u calls failed alike on both sides:", ops,
             (unsigned long long)test_seed(), S.n_errors);
@@ -583,8 +614,11 @@ static void fsx_run(const struct fsx_cfg *cfg)
 /* Small files, many namespace operations and handles: thousands of steps. */
 TEST_T(fsx_small_files, 150)
 {
-    static const struct fsx_cfg cfg = {
-        .ops = 3000, .full_every = 100, .far_pct = 0, .small_max = 256 * 1024};
+    static const struct fsx_cfg cfg = {.ops = 3000,
+                                       .full_every = 100,
+                                       .remount_every = 1000,
+                                       .far_pct = 0,
+                                       .small_max = 256 * 1024};
     fsx_run(&cfg);
 }
 
@@ -592,7 +626,10 @@ TEST_T(fsx_small_files, 150)
  * boundary and far out in sparse files. */
 TEST_T(fsx_large_sparse, 180)
 {
-    static const struct fsx_cfg cfg = {
-        .ops = 1500, .full_every = 150, .far_pct = 4, .small_max = 8 * 1024 * 1024};
+    static const struct fsx_cfg cfg = {.ops = 1500,
+                                       .full_every = 150,
+                                       .remount_every = 750,
+                                       .far_pct = 4,
+                                       .small_max = 8 * 1024 * 1024};
     fsx_run(&cfg);
 }

@@ -77,6 +77,44 @@ TEST_T(mount_start_stop_kill, 60)
     cluster_stop(&c);
 }
 
+static void write_script(const char *path, const char *body)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f);
+    fprintf(f, "#!/bin/sh\n%s\n", body);
+    CHECK(fclose(f) == 0);
+    SYS(chmod(path, 0755));
+}
+
+/* A mount process that exits at once: CAIRN_EIO; one that never mounts:
+ * CAIRN_ETIMEDOUT, and it is killed; nothing stays mounted either way.
+ * (Scripts stand in for `cairn` once the cluster runs.) */
+TEST_T(mount_start_failures, 60)
+{
+    if (local_mode())
+        return;
+    static struct cluster c;
+    start_cluster(&c);
+    char bin[CLUSTER_PATH_MAX], dir[CLUSTER_PATH_MAX];
+    snprintf(bin, sizeof bin, "%s/exits.sh", test_tmpdir());
+    write_script(bin, "echo cannot mount >&2; exit 3");
+    snprintf(c.bin, sizeof c.bin, "%s", bin);
+    snprintf(dir, sizeof dir, "%s/mnt", test_tmpdir());
+    struct mount_proc m;
+    CHECK_EQ(mount_start(&c, dir, NULL, 10000, &m), CAIRN_EIO);
+    CHECK_EQ(m.pid, 0);
+    check_unmounted(&m);
+    snprintf(bin, sizeof bin, "%s/hangs.sh", test_tmpdir());
+    write_script(bin, "exec sleep 600");
+    snprintf(c.bin, sizeof c.bin, "%s", bin);
+    uint64_t t0 = time_mono_ms();
+    CHECK_EQ(mount_start(&c, dir, NULL, 500, &m), CAIRN_ETIMEDOUT);
+    CHECK(time_mono_ms() - t0 >= 500);
+    CHECK_EQ(m.pid, 0);
+    check_unmounted(&m);
+    cluster_stop(&c);
+}
+
 /* Wait until dir leaves the mount table (up to timeout_ms). */
 static int wait_unmounted(const struct mount_proc *m, uint32_t timeout_ms)
 {

@@ -236,7 +236,7 @@ TEST_T(posix_rename_atomic, 60)
     pid_t pid = mount_as_user_start(0, 0, root_groups, 1, atomic_reader, NULL);
     CHECK(pid > 0);
     for (int i = 1; i <= 150; i++) {
-        char v[8];
+        char v[16];
         snprintf(v, sizeof v, "v%03d", i);
         fx_write_file(fx_p("tmp"), v, 4, 0644);
         SYS(rename(fx_p("tmp"), fx_p("t")));

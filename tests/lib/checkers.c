@@ -603,29 +603,43 @@ static void lk_check_final(const struct hist_op *ops, size_t n, const struct his
                 fin->key, max_ok, fin->res[0]);
 }
 
-/* lincheck's lock model knows no session expiry: a release refused with
- * ENOENT (the lock was lost meanwhile) leaves it out of the check. */
+/* Locks with a release refused with ENOENT (the lock had been lost, e.g.
+ * to an expired session): sorted, in lost[0..*n_lost). */
+static void lk_lost_keys(const struct hist_op *ops, size_t n, uint64_t *lost, size_t *n_lost)
+{
+    *n_lost = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].op == HOP_RELEASE && ops[i].type == HIST_FAIL)
+            lost[(*n_lost)++] = ops[i].key;
+    qsort(lost, *n_lost, sizeof *lost, cmp_u64);
+}
+
+/* Acquires and releases against lincheck's lock model, which knows no
+ * session expiry: locks that were lost on the way are left out. */
 static int lk_lin(const struct hist_op *ops, size_t n, struct ck_result *r)
 {
     struct lin_op *lin = malloc((n + 1) * sizeof *lin);
-    if (!lin)
+    uint64_t *lost = malloc((n + 1) * sizeof *lost);
+    if (!lin || !lost) {
+        free(lin);
+        free(lost);
         return -ENOMEM;
-    size_t m = 0;
-    int lost = 0;
-    for (size_t i = 0; i < n && !lost; i++) {
+    }
+    size_t m = 0, n_lost;
+    lk_lost_keys(ops, n, lost, &n_lost);
+    for (size_t i = 0; i < n; i++) {
         const struct hist_op *o = &ops[i];
-        if (o->op != HOP_ACQUIRE && o->op != HOP_RELEASE)
+        if ((o->op != HOP_ACQUIRE && o->op != HOP_RELEASE) || has_u64(lost, n_lost, o->key))
             continue;
-        uint64_t want = o->op == HOP_ACQUIRE ? EAGAIN : ENOENT;
-        if (o->type == HIST_FAIL && o->res[0] != want)
-            continue;
-        lost = o->op == HOP_RELEASE && o->type == HIST_FAIL;
+        if (o->type == HIST_FAIL && o->res[0] != EAGAIN)
+            continue; /* refused for another reason: nothing happened */
         uint32_t kind = o->op == HOP_ACQUIRE ? LIN_LOCK_ACQUIRE : LIN_LOCK_RELEASE;
         lin[m] = lin_from(o, kind, o->call_ns, o->type == HIST_UNKNOWN ? LIN_TIME_INF : o->ret_ns);
         lin[m++].out[0] = o->type == HIST_FAIL ? 0 : o->op == HOP_ACQUIRE ? o->res[0] : 1;
     }
-    int rc = lost ? 0 : run_lin(&lin_model_lock, lin, m, "locks", r);
+    int rc = run_lin(&lin_model_lock, lin, m, "locks", r);
     free(lin);
+    free(lost);
     return rc;
 }
 

@@ -165,7 +165,9 @@ uint64_t hist_invoke(struct hist_writer *w, uint32_t op, uint64_t key, const uin
     if (arg)
         memcpy(r.v, arg, sizeof r.v);
     r.t_ns = time_mono_ns();
-    (void)hist_write(w, &r); /* a lost invoke only makes the completion unmatched */
+    /* Not written (the disk is full?): the completion then has no invoke and
+     * hist_load rejects the file, so the run cannot pass unchecked. */
+    (void)hist_write(w, &r);
     return r.seq;
 }
 

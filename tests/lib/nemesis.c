@@ -326,6 +326,9 @@ static int in_child(struct nem *n, void (*fn)(struct nem *, uint32_t, struct sha
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     cluster_proc_reaped(pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        nlog(n, "child (setup/check) pid %d ended by %s %d", (int)pid,
+             WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
     *res = *sh;
     munmap(sh, sizeof *sh);
     return res->rc;
@@ -809,8 +812,15 @@ static int check_all(struct nem *n)
         struct shared_out so;
         int rc = in_child(n, check_child, w, &so);
         if (rc) {
-            nlog(n, "check of workload %u could not run: %s", w, cairn_err_name(rc));
-            return rc;
+            /* The final reads failed (data unreadable or lost) or the
+             * checker died: a problem of the run, not of the harness. */
+            char what[160];
+            snprintf(what, sizeof what,
+                     "%s: check could not run: %s (final reads failed? see hist/check.log)",
+                     wl_names[n->cfg.wl[w].kind], cairn_err_name(rc));
+            n->r->violations++;
+            violation(n, what);
+            continue;
         }
         n->r->ops += so.rep.ops;
         n->r->ok += so.rep.ok;
@@ -862,6 +872,9 @@ int nem_run(const struct nem_cfg *cfg, struct nem_report *out)
     struct worker *ws = calloc(NEM_WORKERS_MAX, sizeof *ws);
     CAIRN_ASSERT(n && c && ws);
     fill_defaults(n, cfg);
+    /* A status RPC or a worker writing to a server just killed gets EPIPE,
+     * not a SIGPIPE that would end the run (the daemons do the same). */
+    signal(SIGPIPE, SIG_IGN);
     n->r = out;
     n->c = c;
     n->workers = ws;

@@ -237,7 +237,8 @@ static int pump(struct netproxy *p, struct pconn *c, int i)
         h->len += (size_t)n;
     }
     while (h->len > 0) {
-        ssize_t n = write(c->fd[1 - i], h->buf + h->off, h->len);
+        /* MSG_NOSIGNAL: a peer gone must not SIGPIPE the test process. */
+        ssize_t n = send(c->fd[1 - i], h->buf + h->off, h->len, MSG_NOSIGNAL);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             break;
         if (n <= 0)

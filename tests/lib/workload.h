@@ -30,7 +30,8 @@
 enum wl_kind { WL_REGISTER, WL_NAMESPACE, WL_APPEND, WL_LOCK };
 
 /* wl_cfg.keys: 1..WL_KEYS_MAX registers or locks (wl_setup makes that many
- * files); the namespace workload uses min(keys, 8) names (at least 2). */
+ * files); the namespace workload uses min(keys, 8) names (at least 2) in
+ * each of its 4 directories. */
 #define WL_KEYS_MAX 16u
 /* Append: client ids below WL_WRITERS_MAX (one log per writer: a bound on
  * the files one check reads). */

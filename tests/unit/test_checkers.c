@@ -508,6 +508,28 @@ TEST(lock_fenced_write_backwards_found)
     EXPECT_FIND(ck_lock, ops2, "no record");
 }
 
+/* A lock lost on the way (its release refused with ENOENT) is left out of
+ * the lock model, which knows no session expiry; other locks still count. */
+TEST(lock_lost_lock_skips_model)
+{
+    struct hist_op ops[] = {
+        ACQ(1, 1, 0, 10, 20, 1),
+        ACQ(2, 1, 0, 30, 40, 2), /* 1's session expired meanwhile */
+        mk(1, 2, HOP_RELEASE, 0, 50, 60, HIST_FAIL, 0, 0, ENOENT, 0),
+        REL(2, 2, 0, 70, 80),
+    };
+    EXPECT_PASS(ck_lock, ops);
+    struct hist_op ops2[] = {
+        ACQ(1, 1, 0, 10, 20, 1),
+        ACQ(2, 1, 0, 30, 40, 2),
+        mk(1, 2, HOP_RELEASE, 0, 50, 60, HIST_FAIL, 0, 0, ENOENT, 0),
+        ACQ(1, 3, 1, 10, 20, 1),
+        REL(1, 4, 1, 30, 40),
+        ACQBUSY(2, 2, 1, 50, 60), /* lock 1 free: refused wrongly */
+    };
+    EXPECT_FIND(ck_lock, ops2, "(key 1)");
+}
+
 /* Refused while free: no real-time overlap, but not linearizable. */
 TEST(lock_refused_while_free_found)
 {

@@ -235,9 +235,7 @@ TEST_T(orphan_copies_found_by_the_report, 90)
     CHECK(ok[0]);
     CHECK(tc_holds(&t, 0, fake.chunk));
     /* the next full report (after a restart) has it deleted */
-    tc_chunk_stop(&t, 0);
-    tc_chunk_start(&t, 0);
-    tc_wait_registered(&t, 0);
+    tc_chunk_restart(&t, 0);
     TC_WAIT(!tc_holds(&t, 0, fake.chunk), "orphan deleted");
     tc_free(&t);
 }
@@ -281,9 +279,7 @@ TEST_T(node_id_survives_restart, 60)
     tc_init(&t, 2, NULL);
     uint32_t id0 = tc_chunk_info(&t, 0).node, id1 = tc_chunk_info(&t, 1).node;
     CHECK(id0 && id1 && id0 != id1);
-    tc_chunk_stop(&t, 1);
-    tc_chunk_start(&t, 1);
-    tc_wait_registered(&t, 1);
+    tc_chunk_restart(&t, 1);
     CHECK_EQ(tc_chunk_info(&t, 1).node, id1);
     tc_free(&t);
 }

@@ -143,7 +143,6 @@ TEST_T(fence_log_compaction_and_bound, 30)
 static int write_token(struct tc *t, int slot, uint64_t chunk, uint64_t version, uint64_t token,
                        uint64_t off)
 {
-    struct rpc_client *c = tc_peer(t, t->chunk[slot].addr);
     uint8_t data[512];
     memset(data, (int)token, sizeof data);
     struct wire_chunk_write m;
@@ -154,27 +153,12 @@ static int write_token(struct tc *t, int slot, uint64_t chunk, uint64_t version,
     m.token = token;
     m.flags = WIRE_CHUNK_WRITE_FLUSH;
     m.data = (struct wire_bytes){data, sizeof data};
-    struct cairn_buf req, rep;
-    buf_init(&req, 0);
-    buf_init(&rep, 0);
-    CHECK_OK(wire_chunk_write_encode(&req, &m));
-    uint16_t type;
-    int rc;
-    for (int tries = 0; tries < 3; tries++) { /* a connection to a restarted server */
-        buf_reset(&rep);
-        rc = rpc_call_sync(c, WIRE_CHUNK_WRITE, req.data, req.len, 10000, &type, &rep);
-        if (rc != CAIRN_CLOSED)
-            break;
-    }
     struct wire_chunk_write_reply r;
-    if (rc == 0)
-        rc = wire_chunk_write_reply_decode(rep.data, rep.len, &r);
+    int rc = tc_chunk_write_req(t, t->chunk[slot].addr, &m, 3, &r);
     if (rc == 0) {
         CHECK_EQ(r.n, 1);
         rc = r.status[0];
     }
-    buf_free(&req);
-    buf_free(&rep);
     return rc;
 }
 
@@ -189,9 +173,7 @@ TEST_T(stale_token_refused_after_restart, 90)
     CHECK_EQ(a.n, 1);
     CHECK_OK(write_token(&t, 0, a.chunk, a.version, 5, 0));
     CHECK_EQ(write_token(&t, 0, a.chunk, a.version, 4, 512), CAIRN_FENCED);
-    tc_chunk_stop(&t, 0);
-    tc_chunk_start(&t, 0);
-    tc_wait_registered(&t, 0);
+    tc_chunk_restart(&t, 0);
     /* Another chunk's writes never met a token: anything goes there. */
     CHECK_OK(write_token(&t, 0, a.chunk + 1000, 1, 1, 0));
     CHECK_EQ(write_token(&t, 0, a.chunk, a.version + 1, 3, 0), CAIRN_FENCED);
@@ -200,9 +182,7 @@ TEST_T(stale_token_refused_after_restart, 90)
     CHECK_EQ(write_token(&t, 0, a.chunk, a.version + 1, 5, 1024), CAIRN_FENCED);
     CHECK_OK(write_token(&t, 0, a.chunk, a.version + 1, 0, 1024)); /* unfenced writer */
     /* And again, so the token written after the first restart counts too. */
-    tc_chunk_stop(&t, 0);
-    tc_chunk_start(&t, 0);
-    tc_wait_registered(&t, 0);
+    tc_chunk_restart(&t, 0);
     CHECK_EQ(write_token(&t, 0, a.chunk, a.version + 2, 5, 0), CAIRN_FENCED);
     CHECK_OK(write_token(&t, 0, a.chunk, a.version + 2, 6, 0));
     tc_free(&t);

@@ -21,7 +21,6 @@ static uint8_t *pattern(size_t len)
 static void send_piece(struct tc *t, const struct tc_alloc *a, int head, int next, uint64_t off,
                        const uint8_t *data, size_t n, uint8_t flags, int *st)
 {
-    struct rpc_client *c = tc_peer(t, t->chunk[head].addr);
     struct wire_chunk_write m;
     memset(&m, 0, sizeof m);
     m.chunk = a->chunk;
@@ -33,26 +32,11 @@ static void send_piece(struct tc *t, const struct tc_alloc *a, int head, int nex
         m.chain[m.n_chain++] = (struct wire_bytes){(const uint8_t *)ad, (uint32_t)strlen(ad)};
     }
     m.data = (struct wire_bytes){n ? data : NULL, (uint32_t)n};
-    struct cairn_buf req, rep;
-    buf_init(&req, 0);
-    buf_init(&rep, 0);
-    CHECK_OK(wire_chunk_write_encode(&req, &m));
-    uint16_t type;
-    int rc;
-    for (int tries = 0; tries < 3; tries++) { /* a connection to a restarted server */
-        buf_reset(&rep);
-        rc = rpc_call_sync(c, WIRE_CHUNK_WRITE, req.data, req.len, 10000, &type, &rep);
-        if (rc != CAIRN_CLOSED)
-            break;
-    }
-    CHECK_OK(rc);
     struct wire_chunk_write_reply r;
-    CHECK_OK(wire_chunk_write_reply_decode(rep.data, rep.len, &r));
+    CHECK_OK(tc_chunk_write_req(t, t->chunk[head].addr, &m, 3, &r));
     CHECK_EQ(r.n, 1 + m.n_chain);
     for (uint8_t i = 0; i < r.n; i++)
         st[i] = r.status[i];
-    buf_free(&req);
-    buf_free(&rep);
 }
 
 /* Does chunk server i hold (chunk, version) committed (its .chk file)? */
@@ -63,13 +47,6 @@ static int committed_on(struct tc *t, int i, uint64_t chunk, uint64_t version)
     snprintf(path, sizeof path, "%s/chunks/%02x/%s", t->chunk[i].cfg.data, chunk_fanout(chunk),
              name);
     return access(path, F_OK) == 0;
-}
-
-static void restart(struct tc *t, int i)
-{
-    tc_chunk_stop(t, i);
-    tc_chunk_start(t, i);
-    tc_wait_registered(t, i);
 }
 
 /* Two pieces acknowledged by both replicas, then one replica restarts: the third piece and
@@ -95,7 +72,7 @@ TEST_T(restarted_replica_refuses_rest_of_write, 120)
         CHECK_OK(st[0]);
         CHECK_OK(st[1]);
     }
-    restart(&t, s1);
+    tc_chunk_restart(&t, s1);
     send_piece(&t, &a, s1, s0, 2 * CAIRN_CHUNK_IO_MAX, data + 2 * CAIRN_CHUNK_IO_MAX,
                CAIRN_CHUNK_IO_MAX, 0, st);
     CHECK_EQ(st[0], CAIRN_STALEVERSION);
@@ -131,7 +108,7 @@ TEST_T(replica_flushed_before_restart_commits, 90)
     tc_write(&t, &a, 0, 0, data, len, ok);
     CHECK(ok[0] && ok[1]);
     int s1 = tc_slot(&t, a.reps[1]);
-    restart(&t, s1);
+    tc_chunk_restart(&t, s1);
     /* Sealed but complete: served as a version committed in the metadata and still staged
      * here is. */
     uint8_t b[100];
@@ -169,7 +146,7 @@ TEST_T(unflushed_replica_refuses_commit_and_is_repaired, 120)
         CHECK_OK(st[0]);
         CHECK_OK(st[1]);
     }
-    restart(&t, s1);
+    tc_chunk_restart(&t, s1);
     /* Its bytes are not served either (a version still staged here is, as a rule: its
      * COMMIT may be on its way; not one that will refuse it). */
     uint8_t b[100];
@@ -210,8 +187,8 @@ TEST_T(data_client_rides_through_restarts, 120)
     for (int i = 0; i < 2; i++)
         TC_WAIT(uv_run(loop, UV_RUN_NOWAIT) >= 0 && tc_chunk_info(&t, i).writes >= 2,
                 "the first pieces written");
-    restart(&t, 0);
-    restart(&t, 1);
+    tc_chunk_restart(&t, 0);
+    tc_chunk_restart(&t, 1);
     CHECK_EQ(datafile_pwrite(f, data + 2 * CAIRN_CHUNK_IO_MAX, CAIRN_CHUNK_IO_MAX,
                              2 * CAIRN_CHUNK_IO_MAX),
              CAIRN_CHUNK_IO_MAX);

@@ -185,6 +185,15 @@ static inline void tc_wait_registered(struct tc *t, int i)
     }
 }
 
+/* Chunk server i stopped and started again on the same data directory, and
+ * registered again before this returns. */
+static inline void tc_chunk_restart(struct tc *t, int i)
+{
+    tc_chunk_stop(t, i);
+    tc_chunk_start(t, i);
+    tc_wait_registered(t, i);
+}
+
 static inline void tc_meta_start(struct tc *t, int i, const char *peers)
 {
     struct tc_meta *m = &t->meta[i];
@@ -426,6 +435,43 @@ static inline const char *tc_addr_of(struct tc *t, uint32_t node)
     return t->chunk[i].addr;
 }
 
+/* rpc_call_sync of req to c, tried again (up to `tries` times in all) while
+ * the connection is found closed: a server restarted since this client
+ * connected to it. Only idempotent requests are tried again. The reply's
+ * bytes go to rep. */
+static inline int tc_call(struct rpc_client *c, uint16_t type, const struct cairn_buf *req,
+                          struct cairn_buf *rep, int tries)
+{
+    uint16_t rtype;
+    int rc = CAIRN_CLOSED;
+    for (int i = 0; i < tries; i++) {
+        buf_reset(rep);
+        rc = rpc_call_sync(c, type, req->data, req->len, 10000, &rtype, rep);
+        if (rc != CAIRN_CLOSED)
+            break;
+    }
+    return rc;
+}
+
+/* One CHUNK_WRITE request m to the chunk server at addr (tc_call with
+ * `tries`), its decoded reply in r: the call's or the decoder's error, else 0
+ * (the replicas' statuses are in r). */
+static inline int tc_chunk_write_req(struct tc *t, const char *addr,
+                                     const struct wire_chunk_write *m, int tries,
+                                     struct wire_chunk_write_reply *r)
+{
+    struct cairn_buf req, rep;
+    buf_init(&req, 0);
+    buf_init(&rep, 0);
+    CHECK_OK(wire_chunk_write_encode(&req, m));
+    int rc = tc_call(tc_peer(t, addr), WIRE_CHUNK_WRITE, &req, &rep, tries);
+    if (rc == 0)
+        rc = wire_chunk_write_reply_decode(rep.data, rep.len, r);
+    buf_free(&req);
+    buf_free(&rep);
+    return rc;
+}
+
 /* Write data at off down the chain of the allocation's replicas, in 1 MiB
  * pieces, the last with FLUSH; ok[i] = replica i acknowledged every piece. */
 static inline void tc_write_clip(struct tc *t, const struct tc_alloc *a, uint64_t base,
@@ -434,10 +480,7 @@ static inline void tc_write_clip(struct tc *t, const struct tc_alloc *a, uint64_
 {
     for (uint8_t i = 0; i < a->n; i++)
         ok[i] = 1;
-    struct rpc_client *c = tc_peer(t, tc_addr_of(t, a->reps[0]));
-    struct cairn_buf req, rep;
-    buf_init(&req, 0);
-    buf_init(&rep, 0);
+    const char *head = tc_addr_of(t, a->reps[0]);
     size_t done = 0;
     do {
         size_t n = len - done < CAIRN_CHUNK_IO_MAX ? len - done : CAIRN_CHUNK_IO_MAX;
@@ -455,27 +498,13 @@ static inline void tc_write_clip(struct tc *t, const struct tc_alloc *a, uint64_
             m.chain[i - 1] = (struct wire_bytes){(const uint8_t *)ad, (uint32_t)strlen(ad)};
         }
         m.data = (struct wire_bytes){n ? data + done : NULL, (uint32_t)n};
-        buf_reset(&req);
-        CHECK_OK(wire_chunk_write_encode(&req, &m));
-        buf_reset(&rep);
-        uint16_t type;
-        int rc;
-        for (int tries = 0; tries < 3; tries++) { /* pieces are idempotent */
-            buf_reset(&rep);
-            rc = rpc_call_sync(c, WIRE_CHUNK_WRITE, req.data, req.len, 10000, &type, &rep);
-            if (rc != CAIRN_CLOSED)
-                break;
-        }
         struct wire_chunk_write_reply r;
-        if (rc == 0)
-            rc = wire_chunk_write_reply_decode(rep.data, rep.len, &r);
+        int rc = tc_chunk_write_req(t, head, &m, 3, &r); /* pieces are idempotent */
         for (uint8_t i = 0; i < a->n; i++)
             if (rc || r.n != a->n || r.status[i])
                 ok[i] = 0;
         done += n;
     } while (done < len);
-    buf_free(&req);
-    buf_free(&rep);
 }
 
 static inline void tc_write(struct tc *t, const struct tc_alloc *a, uint64_t base, uint64_t off,
@@ -494,14 +523,7 @@ static inline int tc_read(struct tc *t, const char *addr, uint64_t chunk, uint64
     buf_init(&rep, 0);
     struct wire_chunk_read m = {chunk, version, off, len, 0};
     CHECK_OK(wire_chunk_read_encode(&req, &m));
-    uint16_t type;
-    int rc;
-    for (int tries = 0; tries < 3; tries++) { /* a connection to a restarted server */
-        buf_reset(&rep);
-        rc = rpc_call_sync(c, WIRE_CHUNK_READ, req.data, req.len, 10000, &type, &rep);
-        if (rc != CAIRN_CLOSED)
-            break;
-    }
+    int rc = tc_call(c, WIRE_CHUNK_READ, &req, &rep, 3);
     struct wire_chunk_read_reply r;
     if (rc == 0)
         rc = wire_chunk_read_reply_decode(rep.data, rep.len, &r);

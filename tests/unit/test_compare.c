@@ -49,8 +49,7 @@ static int tc_run_rows(const char *cmd, int fsmeta, struct tc_row *rows, int max
         int got = fsmeta ? sscanf(line, "| %31s | %31s | %d | %lf | %lf | %ld |", r.label, r.op,
                                   &r.procs, &r.rate, &secs_or_p50, &r.errors)
                          : sscanf(line, "| %31s | %d | %lf | %lf | %lf | %ld |", r.op, &r.procs,
-                                  &r.rate, &secs_or_p50, &p99, &r.errors) +
-                               1;
+                                  &r.rate, &secs_or_p50, &p99, &r.errors);
         if (got == 6 && n < max)
             rows[n++] = r;
         fputs(line, stderr);

@@ -40,31 +40,26 @@ TEST(fuse_args_defaults_and_flags)
 
 TEST(fuse_args_bad_usage)
 {
-    struct fz_opts o;
-    char *none[] = {"-f"};
-    fz_opts_default(&o);
-    CHECK_EQ(fz_parse_args(1, none, &o), FZ_EXIT_USAGE); /* no mountpoint */
-    char *novalue[] = {"/m", "--attr-timeout"};
-    fz_opts_default(&o);
-    CHECK_EQ(fz_parse_args(2, novalue, &o), FZ_EXIT_USAGE);
-    char *negative[] = {"--attr-timeout", "-1", "/m"};
-    fz_opts_default(&o);
-    CHECK_EQ(fz_parse_args(3, negative, &o), FZ_EXIT_USAGE);
-    char *junk[] = {"--readahead", "12k", "/m"};
-    fz_opts_default(&o);
-    CHECK_EQ(fz_parse_args(3, junk, &o), FZ_EXIT_USAGE);
-    char *conns[] = {"--conns", "0", "/m"};
-    fz_opts_default(&o);
-    CHECK_EQ(fz_parse_args(3, conns, &o), FZ_EXIT_USAGE);
-    char *toomany[] = {"--conns", "17", "/m"};
-    fz_opts_default(&o);
-    CHECK_EQ(fz_parse_args(3, toomany, &o), FZ_EXIT_USAGE);
-    char *unknown[] = {"--frobnicate", "/m"};
-    fz_opts_default(&o);
-    CHECK_EQ(fz_parse_args(2, unknown, &o), FZ_EXIT_USAGE);
-    char *two[] = {"/m", "/n"};
-    fz_opts_default(&o);
-    CHECK_EQ(fz_parse_args(2, two, &o), FZ_EXIT_USAGE);
+    static const struct {
+        int argc;
+        char *argv[3];
+    } bad[] = {
+        {1, {"-f"}},                         /* no mountpoint */
+        {2, {"/m", "--attr-timeout"}},       /* no value */
+        {3, {"--attr-timeout", "-1", "/m"}}, /* negative */
+        {3, {"--readahead", "12k", "/m"}},   /* junk */
+        {3, {"--conns", "0", "/m"}},
+        {3, {"--conns", "17", "/m"}}, /* too many */
+        {2, {"--frobnicate", "/m"}},  /* unknown */
+        {2, {"/m", "/n"}},            /* two mountpoints */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct fz_opts o;
+        char *argv[3];
+        memcpy(argv, bad[i].argv, sizeof argv);
+        fz_opts_default(&o);
+        CHECKF(fz_parse_args(bad[i].argc, argv, &o) == FZ_EXIT_USAGE, "case %zu (%s)", i, argv[0]);
+    }
 }
 
 TEST(fuse_setattr_fields)

@@ -17,20 +17,10 @@ static int fence_write(struct tc *t, const struct tc_alloc *a, uint64_t token)
     m.flags = WIRE_CHUNK_WRITE_FLUSH;
     m.token = token;
     m.data = (struct wire_bytes){bytes, sizeof bytes};
-    struct cairn_buf req, rep;
-    buf_init(&req, 0);
-    buf_init(&rep, 0);
-    CHECK_OK(wire_chunk_write_encode(&req, &m));
-    uint16_t type;
-    int rc = rpc_call_sync(tc_peer(t, tc_addr_of(t, a->reps[0])), WIRE_CHUNK_WRITE, req.data,
-                           req.len, 10000, &type, &rep);
     struct wire_chunk_write_reply r;
-    if (rc == 0)
-        rc = wire_chunk_write_reply_decode(rep.data, rep.len, &r);
+    int rc = tc_chunk_write_req(t, tc_addr_of(t, a->reps[0]), &m, 1, &r);
     if (rc == 0)
         rc = r.status[0];
-    buf_free(&req);
-    buf_free(&rep);
     return rc;
 }
 

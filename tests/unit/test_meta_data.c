@@ -445,3 +445,100 @@ TEST(meta_outbox_ack)
     CHECK_EQ(mt_apply(&t), CAIRN_BADMSG);
     mt_free(&t);
 }
+
+/* A pending write belongs to its writer's session: when the session expires
+ * (a killed writer) its writes are aborted at once, long before their
+ * deadline, so repair and other writers are not held up (nemesis finding
+ * 4). The session survives a snapshot with its writes. */
+TEST(meta_pending_aborted_when_session_expires)
+{
+    struct mt t;
+    mt_init(&t);
+    uint32_t n1 = reg_node(&t, 0, "a:1"), n2 = reg_node(&t, 0, "b:1");
+    uint32_t rep[2] = {n1, n2};
+    struct meta_attr f, g;
+    CHECK_OK(mt_create(&t, 1, "f", 0644, 1, &f));
+    CHECK_OK(mt_create(&t, 1, "g", 0644, 1, &g));
+    struct alloc_r w0, w, wg;
+    CHECK_OK(alloc(&t, f.ino, 0, rep, 2, &w0));
+    CHECK_OK(commit(&t, f.ino, 0, w0, 100, rep, 2));
+    uint64_t keeper = t.session, keeper_seq = t.seq;
+    struct meta_outbox_rec recs[8];
+    size_t nrec = meta_outbox_list(t.m, 0, 0, recs, 8);
+    CHECK(nrec > 0);
+    uint64_t last = recs[nrec - 1].id;
+
+    t.session = mt_open_session(&t, 2000); /* the writer: a 2 s lease */
+    t.seq = 0;
+    CHECK_OK(alloc(&t, f.ino, 0, rep, 2, &w));  /* a rewrite: deadline 30 s away */
+    CHECK_OK(alloc(&t, g.ino, 0, rep, 2, &wg)); /* a new chunk */
+    struct meta_chunk_info ci;
+    CHECK_OK(meta_file_chunk(t.m, f.ino, 0, &ci));
+    CHECK_EQ(ci.state, META_CHUNK_WRITING);
+    struct meta *copy = mt_snapshot_copy(t.m); /* pending writes keep their session */
+
+    t.now += 3 * MT_SEC; /* past the lease, far from the deadline */
+    struct meta_hdr h = mt_hdr_plain(&t, 0);
+    buf_reset(&t.cmd);
+    CHECK_OK(meta_cmd_tick(&t.cmd, &h));
+    CHECK_OK(mt_apply(&t));
+    buf_reset(&t.reply);
+    CHECK_OK(meta_apply(copy, t.index, t.cmd.data, t.cmd.len, &t.reply));
+    CHECK_EQ_U64(meta_digest(copy), meta_digest(t.m));
+    meta_free(copy);
+    const uint64_t want[][4] = {{n1, META_OUT_DROP, w.chunk, w.version},
+                                {n2, META_OUT_DROP, w.chunk, w.version},
+                                {n1, META_OUT_DROP, wg.chunk, 1},
+                                {n2, META_OUT_DROP, wg.chunk, 1}};
+    expect_outbox(&t, last, want, 4);
+    CHECK_OK(meta_file_chunk(t.m, f.ino, 0, &ci));
+    CHECK_EQ(ci.state, META_CHUNK_CLEAN);
+    CHECK_EQ_U64(ci.version, w0.version);
+
+    /* the commits are refused; another writer allocates at once */
+    t.session = keeper;
+    t.seq = keeper_seq;
+    CHECK_EQ(commit(&t, f.ino, 0, w, 100, rep, 2), CAIRN_STALEVERSION);
+    CHECK_EQ(commit(&t, g.ino, 0, wg, 100, rep, 2), CAIRN_STALEVERSION);
+    CHECK_OK(alloc(&t, f.ino, 0, rep, 2, &w));
+    CHECK_OK(commit(&t, f.ino, 0, w, 100, rep, 2));
+    mt_free(&t);
+}
+
+/* The same when the session closes, and when the expired session's own next
+ * command finds it gone (no TICK in between); other sessions' writes stay. */
+TEST(meta_pending_aborted_at_session_close)
+{
+    struct mt t;
+    mt_init(&t);
+    uint32_t n1 = reg_node(&t, 0, "a:1");
+    struct meta_attr f;
+    CHECK_OK(mt_create(&t, 1, "f", 0644, 1, &f));
+    uint64_t keeper = t.session, keeper_seq;
+    struct alloc_r mine, w, w2;
+    CHECK_OK(alloc(&t, f.ino, 1, &n1, 1, &mine)); /* the long session's */
+    keeper_seq = t.seq;
+
+    t.session = mt_open_session(&t, 600000);
+    t.seq = 0;
+    CHECK_OK(alloc(&t, f.ino, 0, &n1, 1, &w));
+    CHECK_EQ(alloc(&t, f.ino, 0, &n1, 1, &w2), CAIRN_EBUSY);
+    struct meta_hdr h = mt_hdr_plain(&t, t.session);
+    buf_reset(&t.cmd);
+    CHECK_OK(meta_cmd_session_close(&t.cmd, &h));
+    CHECK_OK(mt_apply(&t));
+    t.session = mt_open_session(&t, 2000);
+    t.seq = 0;
+    CHECK_OK(alloc(&t, f.ino, 0, &n1, 1, &w2)); /* not EBUSY: the closed one's write is gone */
+    CHECK(w2.chunk != w.chunk);
+    t.now += 3 * MT_SEC;
+    CHECK_EQ(alloc(&t, f.ino, 2, &n1, 1, &w), CAIRN_SESSION);
+
+    t.session = keeper;
+    t.seq = keeper_seq;
+    CHECK_EQ(commit(&t, f.ino, 0, w2, 10, &n1, 1), CAIRN_STALEVERSION);
+    CHECK_OK(commit(&t, f.ino, 1, mine, 10, &n1, 1));
+    struct meta *copy = mt_snapshot_copy(t.m);
+    meta_free(copy);
+    mt_free(&t);
+}

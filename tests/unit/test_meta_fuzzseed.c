@@ -47,6 +47,23 @@ static void check_or_write(const char *name, const struct cairn_buf *seed)
            "%s is stale: rerun with CAIRN_REWRITE_CORPUS=1", path);
 }
 
+/* A new seed that opens session 1, registers chunk server 1 and creates file
+ * "f" (inode 2) at sequence number 1; h is left at that session and number. */
+static void seed_with_file(struct cairn_buf *seed, struct cairn_buf *cmd, struct meta_hdr *h)
+{
+    buf_reset(seed);
+    h->session = 0;
+    h->seq = 0;
+    CHECK_OK(meta_cmd_session_open(cmd, h, 10000));
+    add(seed, cmd);
+    CHECK_OK(meta_cmd_node_register(cmd, h, 0, "127.0.0.1:1", "", 1000000, 0));
+    add(seed, cmd);
+    h->session = 1;
+    h->seq = 1;
+    CHECK_OK(meta_cmd_create(cmd, h, 1, "f", 0644, 1));
+    add(seed, cmd);
+}
+
 TEST(fuzz_meta_corpus_current)
 {
     struct cairn_buf seed, cmd;
@@ -104,17 +121,7 @@ TEST(fuzz_meta_corpus_current)
 
     /* Open-file holds: hold, unlink (orphan), write it, release; a second
      * hold + unlink in one TXN, freed by the session's close. */
-    buf_reset(&seed);
-    h.session = 0;
-    h.seq = 0;
-    CHECK_OK(meta_cmd_session_open(&cmd, &h, 10000));
-    add(&seed, &cmd);
-    CHECK_OK(meta_cmd_node_register(&cmd, &h, 0, "127.0.0.1:1", "", 1000000, 0));
-    add(&seed, &cmd);
-    h.session = 1;
-    h.seq = 1;
-    CHECK_OK(meta_cmd_create(&cmd, &h, 1, "f", 0644, 1));
-    add(&seed, &cmd);
+    seed_with_file(&seed, &cmd, &h);
     h.seq = 2;
     CHECK_OK(meta_cmd_inode_hold(&cmd, &h, 2));
     add(&seed, &cmd);
@@ -154,16 +161,7 @@ TEST(fuzz_meta_corpus_current)
 
     /* Chunk versions: write, rewrite aborted, retried (a fresh version),
      * a rewrite left to its deadline and swept by TICK. */
-    buf_reset(&seed);
-    h.session = 0;
-    CHECK_OK(meta_cmd_session_open(&cmd, &h, 10000));
-    add(&seed, &cmd);
-    CHECK_OK(meta_cmd_node_register(&cmd, &h, 0, "127.0.0.1:1", "", 1000000, 0));
-    add(&seed, &cmd);
-    h.session = 1;
-    h.seq = 1;
-    CHECK_OK(meta_cmd_create(&cmd, &h, 1, "f", 0644, 1));
-    add(&seed, &cmd);
+    seed_with_file(&seed, &cmd, &h);
     for (uint64_t v = 1; v <= 3; v++) {
         h.seq++;
         CHECK_OK(meta_cmd_chunk_alloc(&cmd, &h, 2, 0, 9000000000ull, &node, 1));

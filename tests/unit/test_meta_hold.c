@@ -274,16 +274,26 @@ TEST(hold_two_sessions)
     mt_free(&t);
 }
 
+/* The fixture of cases about freeing: nodes a:1 and b:1, another client b
+ * (a 60 s lease), a file "f" with one chunk (its inode returned, the chunk's
+ * id in *chunk) and an empty file "g" (its attributes in *g). */
+static uint64_t f_and_g(struct mt *t, struct cl *b, uint64_t *chunk, struct meta_attr *g)
+{
+    mt_init(t);
+    uint32_t rep[2] = {reg_node(t, "a:1"), reg_node(t, "b:1")};
+    *b = (struct cl){mt_open_session(t, 60000), 0};
+    uint64_t ino = file_with_chunk(t, "f", rep, 100, chunk);
+    CHECK_OK(mt_create(t, 1, "g", 0644, 1, g));
+    return ino;
+}
+
 TEST(hold_freed_at_session_close)
 {
     struct mt t;
-    mt_init(&t);
-    uint32_t rep[2] = {reg_node(&t, "a:1"), reg_node(&t, "b:1")};
-    struct cl b = {mt_open_session(&t, 60000), 0};
+    struct cl b;
     uint64_t chunk;
-    uint64_t ino = file_with_chunk(&t, "f", rep, 100, &chunk);
     struct meta_attr g;
-    CHECK_OK(mt_create(&t, 1, "g", 0644, 1, &g));
+    uint64_t ino = f_and_g(&t, &b, &chunk, &g);
     CHECK_OK(hold_as(&t, &b, ino));
     CHECK_OK(hold_as(&t, &b, ino));
     CHECK_OK(hold_as(&t, &b, g.ino));
@@ -461,13 +471,10 @@ static int load_patched(const struct cairn_buf *s, size_t at, const void *p, siz
 TEST(hold_snapshot_round_trip_and_damage)
 {
     struct mt t;
-    mt_init(&t);
-    uint32_t rep[2] = {reg_node(&t, "a:1"), reg_node(&t, "b:1")};
-    struct cl b = {mt_open_session(&t, 60000), 0};
+    struct cl b;
     uint64_t chunk;
-    uint64_t ino = file_with_chunk(&t, "f", rep, 100, &chunk);
     struct meta_attr g;
-    CHECK_OK(mt_create(&t, 1, "g", 0644, 1, &g));
+    uint64_t ino = f_and_g(&t, &b, &chunk, &g);
     CHECK_OK(hold(&t, ino, NULL));
     CHECK_OK(hold(&t, ino, NULL));
     CHECK_OK(hold(&t, g.ino, NULL));

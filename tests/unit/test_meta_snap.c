@@ -265,7 +265,7 @@ TEST(meta_snapshot_empty_and_version)
     CHECK_OK(meta_snapshot_load(s.data, s.len, &copy));
     CHECK_EQ_U64(meta_digest(copy), meta_digest(m));
     meta_free(copy);
-    s.data[8] = 3; /* a format from the future */
+    s.data[8] = 4; /* a format from the future */
     wire_store_u32(s.data + s.len - 4, crc32c(0, s.data, s.len - 4));
     CHECK_EQ(meta_snapshot_load(s.data, s.len, &copy), CAIRN_BADVERSION);
     CHECK_EQ(meta_snapshot_load(s.data, 3, &copy), CAIRN_CORRUPT);
@@ -327,5 +327,61 @@ TEST(meta_snapshot_version1_loads)
     CHECK_EQ(meta_snapshot_load(s.data, s.len, &copy), CAIRN_CORRUPT);
     buf_free(&s);
     buf_free(&v1);
+    mt_free(&t);
+}
+
+/* A version 2 snapshot (pending writes without a session) still loads: its
+ * writes end at their deadline only, not with any session. Made from a
+ * version 3 one with an empty outbox and no locks, whose pending write's
+ * session is the last field before the outbox count. */
+TEST(meta_snapshot_v2_pending_loads)
+{
+    struct mt t;
+    mt_init(&t);
+    buf_reset(&t.cmd);
+    struct meta_hdr h = mt_hdr_plain(&t, 0);
+    CHECK_OK(meta_cmd_node_register(&t.cmd, &h, 0, "a:1", "", 1u << 30, 0));
+    CHECK_OK(mt_apply(&t));
+    uint32_t node = wire_load_u32(t.reply.data + 4);
+    struct meta_attr f;
+    CHECK_OK(mt_create(&t, 1, "f", 0644, 1, &f));
+    t.session = mt_open_session(&t, 2000);
+    t.seq = 0;
+    MT_BEGIN(&t);
+    CHECK_OK(meta_cmd_chunk_alloc(&t.cmd, &h_, f.ino, 0, t.now + 30 * MT_SEC, &node, 1));
+    CHECK_OK(mt_apply(&t));
+    uint64_t chunk = wire_load_u64(t.reply.data + 4);
+    struct meta_outbox_rec rec[2];
+    CHECK_EQ(meta_outbox_list(t.m, 0, 0, rec, 2), 0);
+    struct cairn_buf s;
+    buf_init(&s, 0);
+    CHECK_OK(meta_snapshot(t.m, &s));
+    CHECK(s.len > 20);
+    CHECK_EQ_U64(wire_load_u64(s.data + s.len - 20), t.session);
+    CHECK_EQ_U64(wire_load_u64(s.data + s.len - 12), 0);
+    memmove(s.data + s.len - 20, s.data + s.len - 12, 12);
+    s.len -= 8;
+    wire_store_u32(s.data + 8, 2);
+    wire_store_u32(s.data + s.len - 4, crc32c(0, s.data, s.len - 4));
+    struct meta *old = NULL;
+    CHECK_OK(meta_snapshot_load(s.data, s.len, &old));
+    meta_free(t.m);
+    t.m = old;
+    /* the session expires: the write stays until its deadline */
+    t.now += 3 * MT_SEC;
+    h = mt_hdr_plain(&t, 0);
+    buf_reset(&t.cmd);
+    CHECK_OK(meta_cmd_tick(&t.cmd, &h));
+    CHECK_OK(mt_apply(&t));
+    CHECK_EQ(meta_outbox_list(t.m, 0, 0, rec, 2), 0);
+    t.now += 30 * MT_SEC;
+    h = mt_hdr_plain(&t, 0);
+    buf_reset(&t.cmd);
+    CHECK_OK(meta_cmd_tick(&t.cmd, &h));
+    CHECK_OK(mt_apply(&t));
+    CHECK_EQ(meta_outbox_list(t.m, 0, 0, rec, 2), 1);
+    CHECK_EQ(rec[0].kind, META_OUT_DROP);
+    CHECK_EQ_U64(rec[0].chunk, chunk);
+    buf_free(&s);
     mt_free(&t);
 }

@@ -41,7 +41,7 @@ static void *echo_main(void *arg)
         ssize_t n;
         while ((n = read(c, buf, sizeof buf)) > 0) {
             atomic_fetch_add(&e->received, (unsigned long)n);
-            if (write(c, buf, (size_t)n) != n)
+            if (send(c, buf, (size_t)n, MSG_NOSIGNAL) != n)
                 break;
         }
         close(c);
@@ -318,6 +318,38 @@ TEST_T(netproxy_large_transfer, 30)
         }
     }
     CHECK_MEM_EQ(in, out, total);
+    close(fd);
+    netproxy_stop(p);
+    echo_stop(&e);
+}
+
+/* A client that goes away while the server still answers: the proxy's
+ * writes to its closed socket fail with EPIPE and must not kill the test
+ * process with SIGPIPE. */
+TEST_T(netproxy_peer_gone_no_sigpipe, 30)
+{
+    struct echo e;
+    echo_start(&e);
+    struct netproxy *p;
+    CHECK_OK(netproxy_start(&p));
+    char target[32], addr[32];
+    snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)e.port);
+    CHECK_OK(netproxy_listen(p, 0, target, addr, sizeof addr));
+    static uint8_t junk[1u << 20];
+    for (int round = 0; round < 12; round++) {
+        int fd = dial(addr);
+        size_t sent = 0;
+        while (sent < sizeof junk) {
+            ssize_t n = send(fd, junk + sent, sizeof junk - sent, MSG_NOSIGNAL);
+            CHECK(n > 0);
+            sent += (size_t)n;
+        }
+        close(fd); /* unread echo bytes: the kernel answers with a reset */
+    }
+    /* The echoes race towards the closed clients; let them arrive. */
+    usleep(500000);
+    int fd = dial(addr);
+    expect_echo(fd, "alive");
     close(fd);
     netproxy_stop(p);
     echo_stop(&e);
