@@ -27,8 +27,7 @@
 
 /* Sets key to val in the config arg; 0 or a negative error with a message
  * in err. */
-typedef int (*conf_set_fn)(void *arg, const char *key, const char *val,
-                           char *err, size_t err_len);
+typedef int (*conf_set_fn)(void *arg, const char *key, const char *val, char *err, size_t err_len);
 
 /* Writes the message to err (if any room) and returns CAIRN_EINVAL. */
 int conf_fail(char *err, size_t err_len, const char *fmt, ...)
@@ -41,18 +40,17 @@ int conf_key_find(const char *const *names, int n, const char *name);
 int conf_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 
 /* Every line of text[0..len) to set; source names the text in messages. */
-int conf_text(const char *text, size_t len, const char *source, conf_set_fn set,
-              void *arg, char *err, size_t err_len);
+int conf_text(const char *text, size_t len, const char *source, conf_set_fn set, void *arg,
+              char *err, size_t err_len);
 
 /* The file at path (at most file_max bytes) through conf_text. */
-int conf_file(const char *path, size_t file_max, conf_set_fn set, void *arg,
-              char *err, size_t err_len);
+int conf_file(const char *path, size_t file_max, conf_set_fn set, void *arg, char *err,
+              size_t err_len);
 
 /* argv[0..argc): first every --config file (at most file_max bytes each),
  * then every other flag, in order. A flag named bare_true (NULL: none) may
  * come without a value, meaning "true". */
-int conf_args(int argc, char *const *argv, size_t file_max,
-              const char *bare_true, conf_set_fn set, void *arg, char *err,
-              size_t err_len);
+int conf_args(int argc, char *const *argv, size_t file_max, const char *bare_true, conf_set_fn set,
+              void *arg, char *err, size_t err_len);
 
 #endif /* CAIRN_COMMON_CONF_H */

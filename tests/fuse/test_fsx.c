@@ -250,8 +250,7 @@ static void fsx_cmp_all(void)
             fsx_cmp_fds(S.h[i].fd_m, S.h[i].fd_l, 1, 0, 0);
 }
 
-/* --- random choices
- * --------------------------------------------------------------------- */
+/* --- random choices --- */
 
 /* An offset or a size: mostly below small_max; sometimes around the first
  * chunk boundary, or far out (a sparse file past it). */
@@ -289,8 +288,7 @@ static int fsx_pick_handle(void)
     return n ? used[prng_below(S.rng, (uint64_t)n)] : -1;
 }
 
-/* --- operations
- * ------------------------------------------------------------------------- */
+/* --- operations --- */
 
 static void fsx_close_handle(int i)
 {

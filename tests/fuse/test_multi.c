@@ -2,8 +2,9 @@
  * going away under a mount: two mounts A and B of one cluster (close-to-open
  * consistency both ways, flock and fcntl byte-range locks excluding across
  * the mounts, a killed mount's locks released when its lock session
- * expires), and a chunk server killed under a mount that keeps reading and
- * writing (goal 2 and goal 3 files, three chunk servers) without an error.
+ * expires, a file open on B unlinked by A under --hold-open), and a chunk
+ * server killed under a mount that keeps reading and writing (goal 2 and
+ * goal 3 files, three chunk servers) without an error.
  *
  * Each case starts its own cluster (one `cairn meta`, chunk servers) and
  * its mounts under test_tmpdir() (tests/lib/mount_harness.h). Lock
@@ -37,7 +38,7 @@ static const char *const mm_mount_args[] = {"--allow-other", NULL};
 
 /* A cluster of one metadata server and `chunks` chunk servers, mount A and
  * (if two) mount B on it. */
-static void mm_begin(uint32_t chunks, int two)
+static void mm_begin_args(uint32_t chunks, int two, const char *const *b_args)
 {
     const char *tmp = test_tmpdir();
     memset(&M, 0, sizeof M);
@@ -54,10 +55,12 @@ static void mm_begin(uint32_t chunks, int two)
     CHECK_OK(mount_start(&M.c, dir, mm_mount_args, MM_MOUNT_WAIT_MS, &M.a));
     if (two) {
         snprintf(dir, sizeof dir, "%s/mb", tmp);
-        CHECK_OK(mount_start(&M.c, dir, mm_mount_args, MM_MOUNT_WAIT_MS, &M.b));
+        CHECK_OK(mount_start(&M.c, dir, b_args, MM_MOUNT_WAIT_MS, &M.b));
         M.has_b = 1;
     }
 }
+
+static void mm_begin(uint32_t chunks, int two) { mm_begin_args(chunks, two, mm_mount_args); }
 
 static void mm_end(void)
 {
@@ -157,9 +160,59 @@ TEST_T(multi_close_to_open, 90)
     mm_end();
 }
 
-/* --- locks
- * ------------------------------------------------------------------------------
- */
+/* pread of the whole [0, len) of fd must be exactly want. */
+static void mm_expect_fd(int fd, const uint8_t *want, size_t len)
+{
+    uint8_t *got = malloc(len + 1);
+    CHECK(got != NULL);
+    ssize_t n = pread(fd, got, len + 1, 0);
+    CHECKF(n == (ssize_t)len, "pread: %zd, expected %zu (%s)", n, len,
+           n < 0 ? strerror(errno) : "");
+    for (size_t i = 0; i < len; i++)
+        CHECKF(got[i] == want[i], "byte %zu is 0x%02x, expected 0x%02x", i, got[i], want[i]);
+    free(got);
+}
+
+/* With --hold-open on B, a file open on B stays readable and writable
+ * there when mount A unlinks it or renames another file over it; A's new
+ * file of the same name is another file. */
+TEST_T(multi_unlinked_elsewhere, 90)
+{
+    static const char *const hold_args[] = {"--allow-other", "--hold-open", NULL};
+    mm_begin_args(2, 1, hold_args);
+    const size_t len = 2 * 1024 * 1024;
+    uint8_t *d1 = mm_random(len), *d2 = mm_random(len);
+    mm_write(mm_p(0, "u"), d1, len, 0, 1);
+    mm_write(mm_p(0, "v"), d1, len, 0, 1);
+    mm_write(mm_p(0, "w"), d2, 4096, 0, 1);
+    int fu = open(mm_p(1, "u"), O_RDWR), fv = open(mm_p(1, "v"), O_RDONLY);
+    SYS(fu);
+    SYS(fv);
+    mm_expect_fd(fu, d1, len); /* read through B before the unlink */
+    SYS(unlink(mm_p(0, "u")));
+    SYS(rename(mm_p(0, "w"), mm_p(0, "v")));
+    mm_write(mm_p(0, "u"), d2, 8192, 0, 1);
+    /* B's handles still see the old files, whole. */
+    mm_expect_fd(fu, d1, len);
+    mm_expect_fd(fv, d1, len);
+    memcpy(d1 + 1000000, d2, 100000);
+    CHECK_EQ(pwrite(fu, d2, 100000, 1000000), 100000);
+    SYS(fsync(fu));
+    mm_expect_fd(fu, d1, len);
+    struct stat st;
+    SYS(fstat(fu, &st));
+    CHECK_EQ(st.st_nlink, 0);
+    SYS(close(fu));
+    SYS(close(fv));
+    /* The names hold A's new files. */
+    mm_expect(mm_p(1, "u"), d2, 8192);
+    mm_expect(mm_p(1, "v"), d2, 4096);
+    free(d1);
+    free(d2);
+    mm_end();
+}
+
+/* --- locks --- */
 
 /* One lock attempt in a child (the lock dies with the child). */
 struct mm_lock {
@@ -336,8 +389,7 @@ TEST_T(multi_killed_mount_locks, 120)
     cluster_stop(&M.c);
 }
 
-/* --- a chunk server killed under the mount
- * ---------------------------------------------- */
+/* --- a chunk server killed under the mount --- */
 
 #define MM_FILES_MAX 48
 

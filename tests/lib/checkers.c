@@ -33,13 +33,13 @@ static int has_u64(const uint64_t *v, size_t n, uint64_t x)
 
 /* Run lincheck and note a violation (or a search that gave up, which a test
  * cannot call a pass) with the first line of its report. */
-static int run_lin(const struct lin_model *m, const struct lin_op *ops, size_t n, const char *what,
-                   struct ck_result *r)
+static int run_lin(const struct lin_model *m, const struct lin_op *ops, const uint64_t *bound,
+                   size_t n, const char *what, struct ck_result *r)
 {
     struct lin_result *res = calloc(1, sizeof *res);
     if (!res)
         return -ENOMEM;
-    enum lin_verdict v = lin_check(m, ops, n, CK_LIN_BUDGET, res);
+    enum lin_verdict v = lin_check_bounded(m, ops, bound, n, CK_LIN_BUDGET, res);
     if (v != LIN_OK && getenv("CK_VERBOSE"))
         fprintf(stderr, "%s: lincheck report:\n%s\n", what, res->report);
     if (v != LIN_OK) {
@@ -50,6 +50,57 @@ static int run_lin(const struct lin_model *m, const struct lin_op *ops, size_t n
     }
     free(res);
     return 0;
+}
+
+/* --- bounds of unknown outcomes -------------------------------------------- */
+
+/* Ops whose success means a mutation of the client's metadata session was
+ * applied: the namespace mutations and register writes (whose data commits
+ * with CHUNK_COMMIT, and O_TRUNC truncates, both session mutations). Reads
+ * and listings are queries; lock ops go through the lock handle's own
+ * session, replaced after every unknown outcome. */
+static int ck_session_mutation(uint32_t op)
+{
+    return op == HOP_WRITE || op == HOP_CREATE || op == HOP_UNLINK || op == HOP_RENAME;
+}
+
+static int cmp_client_seq(const void *pa, const void *pb)
+{
+    const struct hist_op *a = *(const struct hist_op *const *)pa;
+    const struct hist_op *b = *(const struct hist_op *const *)pb;
+    if (a->client != b->client)
+        return a->client < b->client ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* bound[i]: for an op of unknown outcome, the return time of the same
+ * client's next acked session mutation (docs/checkers.md, "Bounds"): the
+ * metadata refuses a session's older sequence number once a newer one
+ * applied, so op i applied before that one or never. LIN_TIME_INF when
+ * there is none (the client was killed, or the run ended). */
+static uint64_t *ck_bounds(const struct hist_op *ops, size_t n)
+{
+    uint64_t *bound = malloc((n + 1) * sizeof *bound);
+    const struct hist_op **by = malloc((n + 1) * sizeof *by);
+    if (!bound || !by) {
+        free(bound);
+        free(by);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        by[i] = &ops[i];
+    qsort(by, n, sizeof *by, cmp_client_seq);
+    uint64_t next = LIN_TIME_INF;
+    for (size_t k = n; k-- > 0;) {
+        const struct hist_op *o = by[k];
+        if (k + 1 == n || by[k + 1]->client != o->client)
+            next = LIN_TIME_INF;
+        bound[o - ops] = o->type == HIST_UNKNOWN ? next : LIN_TIME_INF;
+        if (o->type == HIST_OK && ck_session_mutation(o->op))
+            next = o->ret_ns;
+    }
+    free(by);
+    return bound;
 }
 
 /* --- registers ------------------------------------------------------------- */
@@ -155,9 +206,13 @@ int ck_register(const struct hist_op *ops, size_t n, struct ck_result *r)
 {
     uint64_t *written = malloc((n + 1) * sizeof *written);
     struct lin_op *lin = malloc((2 * n + 1) * sizeof *lin);
-    if (!written || !lin) {
+    uint64_t *lin_bound = malloc((2 * n + 1) * sizeof *lin_bound);
+    uint64_t *bound = ck_bounds(ops, n);
+    if (!written || !lin || !lin_bound || !bound) {
         free(written);
         free(lin);
+        free(lin_bound);
+        free(bound);
         return -ENOMEM;
     }
     size_t n_written = 0, n_lin = 0;
@@ -165,7 +220,10 @@ int ck_register(const struct hist_op *ops, size_t n, struct ck_result *r)
         const struct hist_op *o = &ops[i];
         if (o->op == HOP_WRITE) {
             written[n_written++] = o->arg[0];
-            n_lin += reg_write_ops(o, &lin[n_lin]);
+            size_t k = reg_write_ops(o, &lin[n_lin]);
+            for (size_t j = 0; j < k; j++)
+                lin_bound[n_lin + j] = bound[i];
+            n_lin += k;
         } else if (o->op == HOP_READ && o->type == HIST_OK && !o->res[1]) {
             lin[n_lin] = lin_from(o, LIN_KV_GET, o->call_ns, o->ret_ns);
             lin[n_lin++].out[0] = o->res[0];
@@ -176,9 +234,11 @@ int ck_register(const struct hist_op *ops, size_t n, struct ck_result *r)
     for (size_t i = 0; i < n; i++)
         if (ops[i].client == HIST_CLIENT_FINAL && ops[i].op == HOP_READ && ops[i].type == HIST_OK)
             reg_check_final(ops, n, &ops[i], r);
-    int rc = run_lin(&lin_model_kv, lin, n_lin, "registers", r);
+    int rc = run_lin(&lin_model_kv, lin, lin_bound, n_lin, "registers", r);
     free(written);
     free(lin);
+    free(lin_bound);
+    free(bound);
     return rc;
 }
 
@@ -287,13 +347,20 @@ static int ns_lin_op(const struct hist_op *o, struct lin_op *out)
 int ck_namespace(const struct hist_op *ops, size_t n, struct ck_result *r)
 {
     struct lin_op *lin = malloc((n + 1) * sizeof *lin);
-    if (!lin)
+    uint64_t *bound = ck_bounds(ops, n);
+    if (!lin || !bound) {
+        free(lin);
+        free(bound);
         return -ENOMEM;
+    }
     size_t n_lin = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        bound[n_lin] = bound[i]; /* n_lin <= i: compacted in place */
         n_lin += (size_t)ns_lin_op(&ops[i], &lin[n_lin]);
-    int rc = run_lin(&ns_model, lin, n_lin, "namespace", r);
+    }
+    int rc = run_lin(&ns_model, lin, bound, n_lin, "namespace", r);
     free(lin);
+    free(bound);
     return rc;
 }
 
@@ -637,7 +704,7 @@ static int lk_lin(const struct hist_op *ops, size_t n, struct ck_result *r)
         lin[m] = lin_from(o, kind, o->call_ns, o->type == HIST_UNKNOWN ? LIN_TIME_INF : o->ret_ns);
         lin[m++].out[0] = o->type == HIST_FAIL ? 0 : o->op == HOP_ACQUIRE ? o->res[0] : 1;
     }
-    int rc = run_lin(&lin_model_lock, lin, m, "locks", r);
+    int rc = run_lin(&lin_model_lock, lin, NULL, m, "locks", r); /* no bounds: ck_bounds */
     free(lin);
     free(lost);
     return rc;

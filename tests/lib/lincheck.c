@@ -26,6 +26,17 @@
  *     b alone gives the same state (b absorbs a, as a put absorbs an
  *     earlier put): the same point without a is searched from a's parent.
  *
+ * A pending op may have a bound (lin_check_bounded): it took effect before
+ * the bound or never. That is a return event at the bound for an optional
+ * op: once the search has linearized an op called after the bound (the
+ * configuration's floor, the latest call time linearized, is past it), the
+ * op is no candidate any more, i.e. it is dropped, without backtracking.
+ * The floor is a function of the linearized set, so the memo stays sound:
+ * an entry also records its floor and dominates only configurations with a
+ * floor no earlier (fewer live options), and its pending set is stored
+ * without the ops already past their bound, which are no option either way.
+ * Histories without bounds take exactly the search described above.
+ *
  * The memo stores each completed set compactly: every op below `lo` (in
  * call order) is linearized in practice, so only the words between the
  * first clear bit and the last set bit are kept, which keeps long
@@ -149,6 +160,7 @@ static uint32_t bits_window(const struct bits *b, uint32_t *first)
 struct cache_entry {
     struct cache_entry *next;
     uint64_t hash;
+    uint64_t floor; /* the configuration's floor (0 when no op is bounded) */
     uint32_t lo, hi;
     uint64_t data[]; /* state (padded to 8), pending set words, window words */
 };
@@ -221,15 +233,16 @@ static int words_subset(const uint64_t *sub, const uint64_t *set, uint32_t n)
     return 1;
 }
 
-/* Was a configuration visited with completed set `done`, this state, and a
- * subset of the pending set `pend`? (See the file comment.) */
+/* Was a configuration visited with completed set `done`, this state, a
+ * subset of the pending set `pend` and a floor no later? (See the file
+ * comment.) */
 static int cache_dominated(const struct cache *c, const struct bits *done, const uint64_t *pend,
-                           const void *state, uint64_t h)
+                           uint64_t floor, const void *state, uint64_t h)
 {
     uint32_t first, nw = bits_window(done, &first);
     size_t pad = round8(c->state_size);
     for (const struct cache_entry *e = hmap_get(&c->map, h); e; e = e->next) {
-        if (e->hash != h || e->lo != done->lo || e->hi != done->hi)
+        if (e->hash != h || e->lo != done->lo || e->hi != done->hi || e->floor > floor)
             continue;
         const uint8_t *data = (const uint8_t *)e->data;
         const uint64_t *e_pend = (const uint64_t *)(data + pad);
@@ -243,7 +256,7 @@ static int cache_dominated(const struct cache *c, const struct bits *done, const
 
 /* Remember a configuration; 0, or -1 when the memo would exceed its bound. */
 static int cache_add(struct cache *c, const struct bits *done, const uint64_t *pend,
-                     const void *state, uint64_t h)
+                     uint64_t floor, const void *state, uint64_t h)
 {
     uint32_t first, nw = bits_window(done, &first);
     size_t pad = round8(c->state_size);
@@ -252,6 +265,7 @@ static int cache_add(struct cache *c, const struct bits *done, const uint64_t *p
     if (!e)
         return -1;
     e->hash = h;
+    e->floor = floor;
     e->lo = done->lo;
     e->hi = done->hi;
     uint8_t *data = (uint8_t *)e->data;
@@ -283,6 +297,11 @@ struct part {
     struct node *nodes;        /* 2 kc: node 2i is op i's call, 2i + 1 its return */
     struct bits done;          /* completed ops linearized, by id */
     struct bits pend;          /* pending ops linearized, by id - kc */
+    uint64_t *bound;           /* by id - kc: took effect before it or never */
+    int bounded;               /* some pending op has a bound */
+    uint64_t floor;            /* latest call of a linearized op (if bounded) */
+    uint64_t *floors;          /* floor before each stacked op */
+    uint64_t *pend_live;       /* scratch: pend without ops past their bound */
     size_t stride;             /* state size rounded up to 8 */
     uint8_t *state, *scratch, *scratch2;
     uint32_t *stack; /* ids of the linearized ops, in order */
@@ -384,14 +403,43 @@ static void mark(struct part *p, uint32_t id, int on)
         bits_clear(b, i);
 }
 
+/* May pending op j (id - kc) be linearized at a point whose floor is
+ * `floor`? Not once an op called after its bound is linearized. */
+static int pend_alive(const struct part *p, uint32_t j, uint64_t floor)
+{
+    return CAIRN_MAX(floor, p->ops[p->kc + j]->call_time) <= p->bound[j];
+}
+
+/* The pending set as the memo keys it: without the ops past their bound at
+ * the current floor (used or not, they are no option any more), so
+ * configurations that differ only in expired ops meet in the memo. */
+static const uint64_t *pend_live(struct part *p)
+{
+    if (!p->bounded)
+        return p->pend.w;
+    uint32_t nw = (p->pend.n + 63) / 64;
+    for (uint32_t w = 0; w < nw; w++) {
+        uint64_t bits = p->pend.w[w], live = bits;
+        while (bits) {
+            uint32_t i = (uint32_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            if (!pend_alive(p, w * 64 + i, p->floor))
+                live &= ~(1ull << i);
+        }
+        p->pend_live[w] = live;
+    }
+    return p->pend_live;
+}
+
 /* Record the current configuration (with `state`) in the memo unless one
  * that dominates it is there: 1 if new, 0 if pruned, -1 if the memo is full. */
 static int memo_visit(struct part *p, const void *state)
 {
     uint64_t h = cache_hash(&p->done, state, p->m->state_size);
-    if (cache_dominated(&p->cache, &p->done, p->pend.w, state, h))
+    const uint64_t *pend = pend_live(p);
+    if (cache_dominated(&p->cache, &p->done, pend, p->floor, state, h))
         return 0;
-    return cache_add(&p->cache, &p->done, p->pend.w, state, h) == 0 ? 1 : -1;
+    return cache_add(&p->cache, &p->done, pend, p->floor, state, h) == 0 ? 1 : -1;
 }
 
 /* Is linearizing pending `op` now (its result is in scratch) dominated by
@@ -421,12 +469,17 @@ static int try_op(struct part *p, uint32_t id)
         return 0;
     if (id >= p->kc && pending_redundant(p, op))
         return 0;
+    uint64_t floor = p->floor;
+    if (p->bounded)
+        p->floor = CAIRN_MAX(floor, op->call_time);
     mark(p, id, 1);
     int fresh = memo_visit(p, p->scratch);
     if (fresh <= 0) {
         mark(p, id, 0);
+        p->floor = floor;
         return fresh;
     }
+    p->floors[p->depth] = floor;
     p->stack[p->depth] = id;
     memcpy(p->saved + p->depth * p->stride, p->state, size);
     p->depth++;
@@ -444,6 +497,7 @@ static uint32_t backtrack(struct part *p)
     p->depth--;
     uint32_t id = p->stack[p->depth];
     memcpy(p->state, p->saved + p->depth * p->stride, p->m->state_size);
+    p->floor = p->floors[p->depth];
     mark(p, id, 0);
     if (id < p->kc)
         unlift(&p->nodes[2 * (size_t)id]);
@@ -486,7 +540,7 @@ static enum lin_verdict part_search(struct part *p)
             phase = 1;
             j = 0;
         } else if (p->kc + j < p->k && p->ops[p->kc + j]->call_time <= deadline) {
-            if (!bits_get(&p->pend, j))
+            if (!bits_get(&p->pend, j) && (!p->bounded || pend_alive(p, j, p->floor)))
                 rc = try_op(p, p->kc + j);
             j++;
         } else if (p->depth == 0) {
@@ -568,7 +622,8 @@ static void rep_op(struct rep *r, const struct part *p, uint32_t id, const char 
 
 /* List the ops that could come next after the longest prefix, replayed
  * into `state` (members marked in `in`), and why none of them fits. */
-static void rep_candidates(struct rep *r, const struct part *p, uint8_t *state, const uint8_t *in)
+static void rep_candidates(struct rep *r, const struct part *p, uint8_t *state, const uint8_t *in,
+                           uint64_t floor)
 {
     uint64_t deadline = LIN_TIME_INF;
     uint32_t due = 0;
@@ -585,6 +640,8 @@ static void rep_candidates(struct rep *r, const struct part *p, uint8_t *state, 
     for (uint32_t i = 0; i < p->k; i++) {
         if (in[i] || p->ops[i]->call_time > deadline)
             continue;
+        if (i >= p->kc && !pend_alive(p, i - p->kc, floor))
+            continue; /* past its bound: it never took effect */
         memcpy(p->scratch, state, p->m->state_size);
         int legal = p->m->step(p->scratch, p->ops[i]);
         if (legal && i >= p->kc && memcmp(p->scratch, state, p->m->state_size) == 0)
@@ -615,6 +672,7 @@ static void part_report(const struct part *p, struct rep *r)
     uint8_t *state = xcalloc(1, p->stride);
     p->m->init(state);
     uint32_t shown = CAIRN_MIN(p->best_len, REPORT_OPS_MAX);
+    uint64_t floor = 0;
     rep_printf(r, "longest linearizable prefix: %" PRIu32 " ops%s\n", p->best_len,
                p->best_len > shown ? " (the last ones below)" : "");
     for (uint32_t i = 0; i < p->best_len; i++) {
@@ -622,10 +680,11 @@ static void part_report(const struct part *p, struct rep *r)
         int ok = p->m->step(state, p->ops[id]);
         CAIRN_ASSERTF(ok, "lincheck: model %s is not deterministic", p->m->name);
         in[id] = 1;
+        floor = CAIRN_MAX(floor, p->ops[id]->call_time);
         if (i >= p->best_len - shown)
             rep_op(r, p, id, "");
     }
-    rep_candidates(r, p, state, in);
+    rep_candidates(r, p, state, in, floor);
     free(state);
     free(in);
 }
@@ -649,7 +708,7 @@ static int part_ref_cmp(const void *pa, const void *pb)
 }
 
 static void part_init(struct part *p, const struct lin_model *m, const struct lin_op *ops,
-                      const struct part_ref *refs, uint32_t k)
+                      const uint64_t *bound, const struct part_ref *refs, uint32_t k)
 {
     memset(p, 0, sizeof *p);
     p->m = m;
@@ -674,6 +733,14 @@ static void part_init(struct part *p, const struct lin_model *m, const struct li
     part_build_list(p);
     p->done.w = xcalloc((p->done.n + 63) / 64, sizeof(uint64_t));
     p->pend.w = xcalloc((p->pend.n + 63) / 64, sizeof(uint64_t));
+    p->pend_live = xcalloc((p->pend.n + 63) / 64, sizeof(uint64_t));
+    p->bound = xcalloc(p->pend.n, sizeof *p->bound);
+    for (uint32_t j = 0; j < p->pend.n; j++) {
+        uint64_t b = bound ? bound[p->orig[p->kc + j]] : 0;
+        p->bound[j] = b == 0 ? LIN_TIME_INF : b;
+        p->bounded |= p->bound[j] != LIN_TIME_INF;
+    }
+    p->floors = xcalloc(k, sizeof *p->floors);
     p->stride = round8(m->state_size);
     p->state = xcalloc(1, p->stride);
     p->scratch = xcalloc(1, p->stride);
@@ -694,6 +761,9 @@ static void part_free(struct part *p)
     free(p->scratch2);
     free(p->scratch);
     free(p->state);
+    free(p->floors);
+    free(p->bound);
+    free(p->pend_live);
     free(p->pend.w);
     free(p->done.w);
     free(p->nodes);
@@ -703,7 +773,8 @@ static void part_free(struct part *p)
 
 /* Check one partition (refs[0..k) share a key, in call order). */
 static enum lin_verdict check_part(const struct lin_model *m, const struct lin_op *ops,
-                                   const struct part_ref *refs, size_t k, uint64_t *steps,
+                                   const uint64_t *bound, const struct part_ref *refs, size_t k,
+                                   uint64_t *steps,
                                    uint64_t budget, struct lin_result *res)
 {
     struct rep r = {res->report, sizeof res->report, 0, 0};
@@ -714,7 +785,7 @@ static enum lin_verdict check_part(const struct lin_model *m, const struct lin_o
         return LIN_GAVE_UP;
     }
     struct part p;
-    part_init(&p, m, ops, refs, (uint32_t)k);
+    part_init(&p, m, ops, bound, refs, (uint32_t)k);
     p.steps = steps;
     p.budget = budget;
     enum lin_verdict v = part_search(&p);
@@ -731,6 +802,13 @@ static enum lin_verdict check_part(const struct lin_model *m, const struct lin_o
 
 enum lin_verdict lin_check(const struct lin_model *m, const struct lin_op *ops, size_t n,
                            uint64_t budget, struct lin_result *res)
+{
+    return lin_check_bounded(m, ops, NULL, n, budget, res);
+}
+
+enum lin_verdict lin_check_bounded(const struct lin_model *m, const struct lin_op *ops,
+                                   const uint64_t *bound, size_t n, uint64_t budget,
+                                   struct lin_result *res)
 {
     struct lin_result local;
     if (!res)
@@ -753,7 +831,7 @@ enum lin_verdict lin_check(const struct lin_model *m, const struct lin_op *ops, 
     for (size_t start = 0, end; start < n && v == LIN_OK; start = end) {
         for (end = start + 1; end < n && refs[end].key == refs[start].key; end++)
             ;
-        v = check_part(m, ops, refs + start, end - start, &steps, budget, res);
+        v = check_part(m, ops, bound, refs + start, end - start, &steps, budget, res);
         if (v != LIN_OK)
             res->bad_key = refs[start].key;
     }

@@ -88,6 +88,19 @@ struct lin_result {
 enum lin_verdict lin_check(const struct lin_model *m, const struct lin_op *ops, size_t n,
                            uint64_t budget, struct lin_result *res);
 
+/* lin_check where pending ops may have a bound: bound[i] (for op i with
+ * ret_time == LIN_TIME_INF; ignored for completed ops) says that op took
+ * effect at a time before bound[i], or never: as if it returned at bound[i]
+ * but may be left out. 0 or LIN_TIME_INF: unbounded (lin_check's meaning).
+ * bound may be NULL (all unbounded). An op called after bound[i] follows
+ * op i whenever op i took effect. Typical source: a session that refuses an
+ * older request once a newer one applied bounds a lost request by the
+ * return of that client's next acknowledged request. With bounds, the cost
+ * depends on how many ops are pending at once, not on how many there are. */
+enum lin_verdict lin_check_bounded(const struct lin_model *m, const struct lin_op *ops,
+                                   const uint64_t *bound, size_t n, uint64_t budget,
+                                   struct lin_result *res);
+
 /* A key-value register model over u64 keys and values, value 0 = absent.
  *   LIN_KV_GET:  out[0] = value read
  *   LIN_KV_PUT:  arg[0] = value written

@@ -1,7 +1,8 @@
 /*
  * world.c: the simulated group: node lifecycles, the ready/sync loop that
  * stands for each node's shell, and the phases of one run (faults, then
- * healing and the liveness check, then the history check).
+ * healing and the liveness check, in meta mode a settle phase comparing
+ * every live replica's state digest, then the history check).
  *
  * One tick: the nemesis may act; crashed nodes due back restart; every live
  * node ticks (a skewed clock ticks half or 1.5 times as often); due messages

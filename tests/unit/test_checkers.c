@@ -381,6 +381,115 @@ TEST(namespace_generated_histories_pass)
     free(ev);
 }
 
+/* --- bounds of unknown outcomes ------------------------------------------- */
+
+/* A client's unknown mutation applies before its next acked session
+ * mutation or never (docs/checkers.md, "Bounds"): it cannot overwrite that
+ * later write once a read saw it. Client 1 is bounded; a read is no
+ * session mutation, and another client's write bounds nothing. */
+TEST(register_unknown_bounded_by_session)
+{
+    struct hist_op ops[] = {
+        WRU(1, 1, 0, 10, 0),            /* unknown: open and data */
+        WP(1, 2, 0, 100, 110),          /* client 1's next acked write */
+        RD(2, 1, 0, 120, 130, V(1, 2)), /* sees it */
+        RD(2, 2, 0, 200, 210, V(1, 1)), /* then the lost write: too late */
+    };
+    EXPECT_FIND(ck_register, ops, "not linearizable");
+    struct hist_op other[] = {WRU(1, 1, 0, 10, 0), WP(3, 1, 0, 100, 110),
+                              RD(2, 1, 0, 120, 130, V(3, 1)), RD(2, 2, 0, 200, 210, V(1, 1))};
+    EXPECT_PASS(ck_register, other);
+    struct hist_op read_only[] = {WRU(1, 1, 0, 10, 0), WP(3, 1, 0, 100, 110),
+                                  RD(1, 2, 0, 111, 115, V(3, 1)), RD(2, 1, 0, 120, 130, V(3, 1)),
+                                  RD(2, 2, 0, 200, 210, V(1, 1))};
+    EXPECT_PASS(ck_register, read_only);
+    /* Applied before the bound is fine. */
+    ops[2] = RD(2, 1, 0, 50, 60, V(1, 1));
+    ops[3].res[0] = V(1, 2);
+    EXPECT_PASS(ck_register, ops);
+}
+
+TEST(namespace_unknown_bounded_by_session)
+{
+    struct hist_op ops[] = {
+        mk(1, 1, HOP_CREATE, 0, 10, U, HIST_UNKNOWN, 0, 0, 0, 0),
+        NS(1, 2, HOP_CREATE, 1, 100, 110, 0, 0), /* client 1's next acked mutation */
+        LS(2, 1, 120, 130, 1u << 1),             /* n0 not there */
+        LS(2, 2, 200, 210, (1u << 0) | (1u << 1)),
+    };
+    EXPECT_FIND(ck_namespace, ops, "not linearizable");
+    ops[1].client = 3; /* another client's create bounds nothing */
+    EXPECT_PASS(ck_namespace, ops);
+    ops[1].client = 1;
+    ops[1].op = HOP_LIST; /* nor does a listing */
+    ops[1].key = 0;
+    ops[1].res[0] = 0;
+    ops[2].res[0] = 0;
+    ops[3].res[0] = 1u << 0;
+    EXPECT_PASS(ck_namespace, ops);
+}
+
+/* A register history from a real execution, long and with many unknown
+ * writes (each applied before the client's next op, or never): 3 clients,
+ * one register, 25,000 ops, 1,000 unknown. Unbounded, such a history takes
+ * the search minutes; with the session bounds it passes, and a stale read
+ * planted in it is found. */
+TEST_T(register_generated_long_history, 120)
+{
+    enum { N = 25000, CLIENTS = 3, UNKNOWN = 1000 };
+    struct prng *r = test_rng();
+    struct hist_op *ops = calloc(N, sizeof *ops);
+    struct gen_ev *ev = calloc(N, sizeof *ev);
+    CHECK(ops && ev);
+    uint64_t t[CLIENTS] = {0}, seq[CLIENTS] = {0}, v = 0;
+    for (size_t i = 0; i < N; i++) {
+        uint32_t c = (uint32_t)prng_below(r, CLIENTS);
+        int write = prng_chance(r, 1, 2), lost = write && prng_chance(r, 2 * UNKNOWN, N);
+        uint64_t call = t[c] + prng_range(r, 1, 30), lp = call + prng_range(r, 0, 40);
+        t[c] = lp + prng_range(r, 0, 40);
+        ++seq[c];
+        ops[i] = write ? WP(c + 1, seq[c], 0, call, t[c]) : RD(c + 1, seq[c], 0, call, t[c], 0);
+        if (lost) {
+            ops[i].type = HIST_UNKNOWN;
+            ops[i].ret_ns = U;
+        }
+        ev[i] = (struct gen_ev){i, lp, !lost || prng_chance(r, 1, 2)};
+    }
+    qsort(ev, N, sizeof *ev, gen_cmp);
+    size_t unknown = 0;
+    for (size_t k = 0; k < N; k++) {
+        struct hist_op *o = &ops[ev[k].i];
+        unknown += o->type == HIST_UNKNOWN;
+        if (o->op == HOP_READ)
+            o->res[0] = v;
+        else if (ev[k].applied)
+            v = o->arg[0];
+    }
+    printf("%zu ops, %zu unknown writes\n", (size_t)N, unknown);
+    CHECK(unknown > UNKNOWN * 8 / 10);
+    struct ck_result res;
+    CHECKF(count(ck_register, ops, N, &res) == 0, "%s", res.first);
+    /* Plant a stale read: late in the history, a read returns the value of
+     * an acked write j that preceded an acked write w (unique values), and
+     * w preceded the read. */
+    size_t at = N, wi = 0, ji = 0;
+    for (size_t i = N / 2; i < N && at == N; i++)
+        if (ops[i].op == HOP_READ && ops[i].type == HIST_OK)
+            at = i;
+    CHECK(at < N);
+    for (size_t i = 0; i < at; i++)
+        if (ops[i].op == HOP_WRITE && ops[i].type == HIST_OK && ops[i].ret_ns < ops[at].call_ns)
+            wi = i;
+    for (size_t i = 0; i < wi; i++)
+        if (ops[i].op == HOP_WRITE && ops[i].type == HIST_OK && ops[i].ret_ns < ops[wi].call_ns)
+            ji = i;
+    CHECK(ops[ji].op == HOP_WRITE && ops[ji].type == HIST_OK);
+    ops[at].res[0] = ops[ji].arg[0];
+    CHECK(count(ck_register, ops, N, &res) > 0);
+    free(ops);
+    free(ev);
+}
+
 /* --- append logs ----------------------------------------------------------- */
 
 #define AP(c, s, log, w, seq, t0, t1) \

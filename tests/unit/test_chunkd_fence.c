@@ -33,6 +33,15 @@ static void append_raw(const char *dir, const void *b, size_t n)
     close(fd);
 }
 
+/* A fence record (chunk, token, CRC32C of both) as the log stores it; a
+ * nonzero damage is XORed into the CRC. */
+static void fence_record(uint8_t *rec, uint64_t chunk, uint64_t token, uint32_t damage)
+{
+    wire_store_u64(rec, chunk);
+    wire_store_u64(rec + 8, token);
+    wire_store_u32(rec + 16, crc32c(0, rec, 16) ^ damage);
+}
+
 TEST_T(fence_log_survives_reopen, 10)
 {
     char dir[512];
@@ -77,13 +86,9 @@ TEST_T(fence_log_torn_tail_and_damage, 10)
     CHECK_OK(fence_admit(fl, 2, 20));
     fence_close(fl);
     uint8_t rec[FENCE_RECORD_SIZE];
-    wire_store_u64(rec, 3);
-    wire_store_u64(rec + 8, 30);
-    wire_store_u32(rec + 16, crc32c(0, rec, 16) ^ 1u); /* damaged */
+    fence_record(rec, 3, 30, 1u); /* damaged */
     append_raw(dir, rec, sizeof rec);
-    wire_store_u64(rec, 4);
-    wire_store_u64(rec + 8, 40);
-    wire_store_u32(rec + 16, crc32c(0, rec, 16));
+    fence_record(rec, 4, 40, 0);
     append_raw(dir, rec, sizeof rec); /* good, after the damaged one */
     append_raw(dir, rec, 7);          /* torn */
     CHECK_OK(fence_open(dir, 1000, &fl, &st));

@@ -57,6 +57,14 @@ static void check_contents(struct tc *t, struct tfile *f, int n)
     }
 }
 
+/* The first chunk of ino has two replicas again, none on node (its bad
+ * copy there replaced). */
+static int replaced(struct tc *t, uint64_t ino, uint32_t node)
+{
+    struct meta_chunk_info ci = tc_chunk_of(t, ino, 0);
+    return ci.n_replicas == 2 && ci.replicas[0] != node && ci.replicas[1] != node;
+}
+
 static void free_files(struct tfile *f, int n)
 {
     for (int i = 0; i < n; i++)
@@ -121,10 +129,7 @@ TEST_T(corrupt_copy_found_by_read_is_replaced, 120)
     CHECK_OK(tc_read_equals(&t, tc_addr_of(&t, f[0].a.reps[1]), f[0].a.chunk, f[0].a.version,
                             f[0].data, f[0].len));
     /* the server reported it: the copy leaves the list, a good one replaces it */
-    struct meta_chunk_info ci;
-    TC_WAIT((ci = tc_chunk_of(&t, f[0].ino, 0),
-             ci.n_replicas == 2 && ci.replicas[0] != bad_node && ci.replicas[1] != bad_node),
-            "corrupt copy replaced");
+    TC_WAIT(replaced(&t, f[0].ino, bad_node), "corrupt copy replaced");
     check_contents(&t, f, 1);
     CHECK(tc_chunk_info(&t, bad).bad_found >= 1);
     free_files(f, 1);
@@ -147,10 +152,7 @@ TEST_T(scrubber_finds_corruption_on_its_own, 120)
     tc_chunk_start(&t, s);
     tc_wait_registered(&t, s);
     TC_WAIT(tc_chunk_info(&t, s).bad_found >= 1, "the scrubber found it");
-    struct meta_chunk_info ci;
-    TC_WAIT((ci = tc_chunk_of(&t, f[1].ino, 0),
-             ci.n_replicas == 2 && ci.replicas[0] != node && ci.replicas[1] != node),
-            "corrupt copy replaced");
+    TC_WAIT(replaced(&t, f[1].ino, node), "corrupt copy replaced");
     TC_WAIT(all_at_goal(&t, f, 3, 2), "goal met");
     check_contents(&t, f, 3);
     /* The other copies on that server are fine: the scrubber may report the

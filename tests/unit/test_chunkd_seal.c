@@ -49,29 +49,46 @@ static int committed_on(struct tc *t, int i, uint64_t chunk, uint64_t version)
     return access(path, F_OK) == 0;
 }
 
+/* A cluster of two chunk servers (t), a file "f" of goal 2 and its first
+ * chunk allocated on both (a); the file's inode. */
+static uint64_t two_replica_file(struct tc *t, struct tc_alloc *a)
+{
+    tc_init(t, 2, NULL);
+    uint64_t ino = tc_create(t, "f", 2);
+    CHECK_OK(tc_alloc(t, ino, 0, 60000, a));
+    CHECK_EQ(a->n, 2);
+    return ino;
+}
+
+/* The first two pieces of data (CAIRN_CHUNK_IO_MAX each) to head, forwarded
+ * to next; both servers acknowledge both. */
+static void two_pieces(struct tc *t, const struct tc_alloc *a, int head, int next,
+                       const uint8_t *data)
+{
+    int st[2];
+    for (int p = 0; p < 2; p++) {
+        send_piece(t, a, head, next, (uint64_t)p * CAIRN_CHUNK_IO_MAX,
+                   data + (size_t)p * CAIRN_CHUNK_IO_MAX, CAIRN_CHUNK_IO_MAX, 0, st);
+        CHECK_OK(st[0]);
+        CHECK_OK(st[1]);
+    }
+}
+
 /* Two pieces acknowledged by both replicas, then one replica restarts: the third piece and
  * the flush are refused there, go on at the other; the commit names the other only; the
  * restarted server's copy is dropped and the leader copies the committed version back. */
 TEST_T(restarted_replica_refuses_rest_of_write, 120)
 {
     struct tc t;
-    tc_init(&t, 2, NULL);
-    uint64_t ino = tc_create(&t, "f", 2);
     struct tc_alloc a;
-    CHECK_OK(tc_alloc(&t, ino, 0, 60000, &a));
-    CHECK_EQ(a.n, 2);
+    uint64_t ino = two_replica_file(&t, &a);
     int s0 = tc_slot(&t, a.reps[0]), s1 = tc_slot(&t, a.reps[1]);
     size_t len = 3 * CAIRN_CHUNK_IO_MAX;
     uint8_t *data = pattern(len);
     int st[2];
     /* The server to restart heads the chain: the piece after the restart reaches it
      * (the test's connection is re-made), whatever the forward's connection does. */
-    for (int p = 0; p < 2; p++) {
-        send_piece(&t, &a, s1, s0, (uint64_t)p * CAIRN_CHUNK_IO_MAX,
-                   data + (size_t)p * CAIRN_CHUNK_IO_MAX, CAIRN_CHUNK_IO_MAX, 0, st);
-        CHECK_OK(st[0]);
-        CHECK_OK(st[1]);
-    }
+    two_pieces(&t, &a, s1, s0, data);
     tc_chunk_restart(&t, s1);
     send_piece(&t, &a, s1, s0, 2 * CAIRN_CHUNK_IO_MAX, data + 2 * CAIRN_CHUNK_IO_MAX,
                CAIRN_CHUNK_IO_MAX, 0, st);
@@ -97,11 +114,8 @@ TEST_T(restarted_replica_refuses_rest_of_write, 120)
 TEST_T(replica_flushed_before_restart_commits, 90)
 {
     struct tc t;
-    tc_init(&t, 2, NULL);
-    uint64_t ino = tc_create(&t, "f", 2);
     struct tc_alloc a;
-    CHECK_OK(tc_alloc(&t, ino, 0, 60000, &a));
-    CHECK_EQ(a.n, 2);
+    uint64_t ino = two_replica_file(&t, &a);
     size_t len = CAIRN_CHUNK_IO_MAX + 4321;
     uint8_t *data = pattern(len);
     int ok[CAIRN_GOAL_MAX];
@@ -131,21 +145,12 @@ TEST_T(replica_flushed_before_restart_commits, 90)
 TEST_T(unflushed_replica_refuses_commit_and_is_repaired, 120)
 {
     struct tc t;
-    tc_init(&t, 2, NULL);
-    uint64_t ino = tc_create(&t, "f", 2);
     struct tc_alloc a;
-    CHECK_OK(tc_alloc(&t, ino, 0, 60000, &a));
-    CHECK_EQ(a.n, 2);
+    uint64_t ino = two_replica_file(&t, &a);
     int s0 = tc_slot(&t, a.reps[0]), s1 = tc_slot(&t, a.reps[1]);
     size_t len = 2 * CAIRN_CHUNK_IO_MAX;
     uint8_t *data = pattern(len);
-    int st[2];
-    for (int p = 0; p < 2; p++) {
-        send_piece(&t, &a, s0, s1, (uint64_t)p * CAIRN_CHUNK_IO_MAX,
-                   data + (size_t)p * CAIRN_CHUNK_IO_MAX, CAIRN_CHUNK_IO_MAX, 0, st);
-        CHECK_OK(st[0]);
-        CHECK_OK(st[1]);
-    }
+    two_pieces(&t, &a, s0, s1, data);
     tc_chunk_restart(&t, s1);
     /* Its bytes are not served either (a version still staged here is, as a rule: its
      * COMMIT may be on its way; not one that will refuse it). */
