@@ -172,6 +172,11 @@ static int do_open(struct cairn *c, const char *path, int flags, uint32_t mode,
     f->flags = flags & (O_ACCMODE | O_APPEND);
     unsigned dflags =
         (acc != O_WRONLY ? DATAFILE_READ : 0u) | (acc != O_RDONLY ? DATAFILE_WRITE : 0u);
+    /* A file this open created: the CREATE reply's attributes are fresh (a
+     * new empty file), and reading them again would fail the open with
+     * ENOENT if another client unlinked the name in between. */
+    if (created)
+        return datafile_open_attr(c->dc, &a, dflags, &f->df);
     return datafile_open(c->dc, a.ino, dflags, &f->df);
 }
 

@@ -104,6 +104,25 @@ int datafile_open(struct dataclient *dc, uint64_t ino, unsigned flags, struct da
     return 0;
 }
 
+int datafile_open_attr(struct dataclient *dc, const struct meta_attr *a, unsigned flags,
+                       struct datafile **out)
+{
+    if (!flags || (flags & ~(DATAFILE_READ | DATAFILE_WRITE)))
+        return CAIRN_EINVAL;
+    if (!S_ISREG(a->mode))
+        return S_ISDIR(a->mode) ? CAIRN_EISDIR : CAIRN_EINVAL;
+    struct datafile *f = calloc(1, sizeof *f);
+    if (!f)
+        return CAIRN_ENOMEM;
+    f->dc = dc;
+    f->ino = a->ino;
+    f->flags = flags;
+    f->attr = *a;
+    dc->n_files++;
+    *out = f;
+    return 0;
+}
+
 uint64_t datafile_size(const struct datafile *f) { return CAIRN_MAX(f->attr.size, dw_end(f)); }
 
 void datafile_attr(const struct datafile *f, struct meta_attr *out) { *out = f->attr; }

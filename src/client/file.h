@@ -121,6 +121,11 @@ void dataclient_get_stats(const struct dataclient *dc, struct dataclient_stats *
  * No permission is checked here: the leader checks CHUNK_ALLOC (write) and
  * the caller resolved the path. */
 int datafile_open(struct dataclient *dc, uint64_t ino, unsigned flags, struct datafile **out);
+/* Open with attributes the caller just got from the leader (the reply of the
+ * CREATE that made the file) instead of reading them again: a concurrent
+ * unlink between the two cannot fail the open (POSIX: open succeeds). */
+int datafile_open_attr(struct dataclient *dc, const struct meta_attr *a, unsigned flags,
+                       struct datafile **out);
 /* Up to n bytes at off: returns the count (short only at the end of the
  * file, 0 past it) or a negative cairn_err. */
 int64_t datafile_pread(struct datafile *f, void *buf, size_t n, uint64_t off);

@@ -146,15 +146,22 @@ static int hold_open(struct fz_conn *cn, struct fz_inode *fi)
 
 /* Open the datafile of fi for one more FUSE open (fi->mu held): fresh
  * attributes from the leader (close-to-open); a datafile opened before a
- * change made elsewhere is committed and opened again. *keep: the cached
- * pages are still good (size and mtime unchanged since the last open). */
-static int inode_open(struct fz_mount *m, fuse_req_t req, struct fz_inode *fi, int *keep)
+ * change made elsewhere is committed and opened again. known: attributes
+ * the leader just answered for this open (the CREATE's reply, as fresh as
+ * a GETATTR after it), used instead of reading them again; NULL: read them.
+ * *keep: the cached pages are still good (size and mtime unchanged since
+ * the last open). */
+static int inode_open(struct fz_mount *m, fuse_req_t req, struct fz_inode *fi,
+                      const struct meta_attr *known, int *keep)
 {
     struct fz_conn *cn = fi->conn ? inode_conn(fi, req) : fz_conn_get(m, req);
     struct meta_attr a;
     int rc = 0;
     if (fi->df) {
-        rc = api_getattr(cn->c, fi->ino, &a);
+        if (known)
+            a = *known;
+        else
+            rc = api_getattr(cn->c, fi->ino, &a);
         struct meta_attr da;
         datafile_attr(fi->df, &da);
         if (rc == 0 && da.version != a.version) {
@@ -163,9 +170,11 @@ static int inode_open(struct fz_mount *m, fuse_req_t req, struct fz_inode *fi, i
         }
     }
     /* datafile_open reads the attributes from the leader itself (and
-     * refuses anything but a regular file). */
+     * refuses anything but a regular file); datafile_open_attr takes the
+     * known ones (same checks). */
     if (rc == 0 && !fi->df) {
-        rc = datafile_open(cn->dc, fi->ino, DATAFILE_READ | DATAFILE_WRITE, &fi->df);
+        rc = known ? datafile_open_attr(cn->dc, known, DATAFILE_READ | DATAFILE_WRITE, &fi->df)
+                   : datafile_open(cn->dc, fi->ino, DATAFILE_READ | DATAFILE_WRITE, &fi->df);
         if (rc == 0)
             datafile_attr(fi->df, &a);
         else
@@ -191,15 +200,18 @@ static int inode_open(struct fz_mount *m, fuse_req_t req, struct fz_inode *fi, i
 
 static int release_common(struct fz_mount *m, fuse_req_t req, struct fuse_file_info *ffi);
 
-/* Open ino for ffi: the shared entry's reference goes to ffi->fh. */
-static int open_common(struct fz_mount *m, fuse_req_t req, uint64_t ino, struct fuse_file_info *ffi)
+/* Open ino for ffi: the shared entry's reference goes to ffi->fh. known:
+ * see inode_open; fresh: the inode was just made by this request, so the
+ * kernel has nothing cached of it to drop. */
+static int open_common(struct fz_mount *m, fuse_req_t req, uint64_t ino,
+                       const struct meta_attr *known, int fresh, struct fuse_file_info *ffi)
 {
     struct fz_inode *fi = fz_inode_ref(m, ino);
     if (!fi)
         return CAIRN_ENOMEM;
     int keep = 0;
     pthread_mutex_lock(&fi->mu);
-    int rc = inode_open(m, req, fi, &keep);
+    int rc = inode_open(m, req, fi, known, &keep);
     pthread_mutex_unlock(&fi->mu);
     if (rc) {
         fz_inode_unref(m, fi);
@@ -207,7 +219,7 @@ static int open_common(struct fz_mount *m, fuse_req_t req, uint64_t ino, struct 
     }
     /* Changed since the last open (maybe by another mount): the kernel's
      * cached attributes must go too, or it would read to the old size. */
-    if (!keep && m->se)
+    if (!keep && !fresh && m->se)
         (void)fuse_lowlevel_notify_inval_inode(m->se, ino, -1, 0);
     ffi->fh = (uint64_t)(uintptr_t)fi;
     ffi->keep_cache = keep;
@@ -218,7 +230,7 @@ static int open_common(struct fz_mount *m, fuse_req_t req, uint64_t ino, struct 
 void fz_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *ffi)
 {
     struct fz_mount *m = fz_of(req);
-    int rc = open_common(m, req, ino, ffi);
+    int rc = open_common(m, req, ino, NULL, 0, ffi);
     if (rc)
         fuse_reply_err(req, fz_ino_errno(rc));
     else if (fuse_reply_open(req, ffi) == -ENOENT)
@@ -244,8 +256,12 @@ void fz_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
             rc = api_mutate_attr(cn->c, &a);
         fz_conn_put(cn);
     }
+    /* The CREATE's reply is the leader's state at its commit, after this
+     * open(2) began: fresher than close-to-open asks (a change elsewhere
+     * after it is concurrent with this open), so no GETATTR again. An
+     * O_EXCL create made a new inode the kernel cannot have cached. */
     if (rc == 0)
-        rc = open_common(m, req, a.ino, ffi);
+        rc = open_common(m, req, a.ino, &a, (ffi->flags & O_EXCL) != 0, ffi);
     if (rc) {
         fuse_reply_err(req, fz_errno(rc));
         return;
@@ -415,13 +431,73 @@ static int dir_page(struct fz_conn *cn, uint64_t ino, uint64_t cookie, uint32_t 
 
 static int is_dot(const char *name) { return strcmp(name, ".") == 0 || strcmp(name, "..") == 0; }
 
+/* The attributes of one readdirplus entry, asked for with the others. */
+struct dent_attr {
+    struct meta_attr a;
+    int rc;
+    uint32_t *pending;
+};
+
+static void dent_attr_done(struct metaclient *mc, const struct metaclient_result *res, void *arg)
+{
+    struct dent_attr *da = arg;
+    da->rc = res->status;
+    if (da->rc == 0)
+        da->rc = res->reply ? meta_reply_attr(res->reply, res->reply_len, &da->a) : CAIRN_TRUNCATED;
+    (*da->pending)--;
+}
+
+/* GETATTR of ents[0..n) but "." and "..", all in flight at once on cn's
+ * metaclient (one round trip's wait for the page, not one per entry):
+ * results in out[i] (rc CAIRN_ENOENT: removed meanwhile). cn held. */
+static void dent_attrs(struct fz_conn *cn, const struct dent *ents, uint32_t n,
+                       struct dent_attr *out)
+{
+    struct metaclient *mc = cn->c->mc;
+    uint32_t pending = 0;
+    struct cairn_buf cmd;
+    buf_init(&cmd, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        out[i].rc = 0;
+        out[i].pending = &pending;
+        if (is_dot(ents[i].name))
+            continue;
+        struct meta_hdr h;
+        fz_hdr(cn, &h);
+        buf_reset(&cmd);
+        int rc = meta_cmd_getattr(&cmd, &h, ents[i].ino);
+        if (rc == 0)
+            rc = metaclient_query(mc, cmd.data, cmd.len, dent_attr_done, &out[i]);
+        if (rc == 0)
+            pending++;
+        else
+            out[i].rc = rc;
+    }
+    buf_free(&cmd);
+    /* The metaclient's keep-alive timer is always active: UV_RUN_ONCE
+     * blocks until something happens (as its own *_sync calls do). */
+    while (pending > 0)
+        uv_run(metaclient_loop(mc), UV_RUN_ONCE);
+}
+
 /* Fill buf with entries of ents, stopping at the first that does not fit;
- * plus: with attributes (one GETATTR each; an entry removed meanwhile is
- * skipped). Returns the bytes used. cn held. */
+ * plus: with attributes (asked for together into attrs, dent_attrs; an
+ * entry removed meanwhile is skipped). Returns the bytes used. cn held. */
 static size_t dir_fill(fuse_req_t req, struct fz_conn *cn, const struct dent *ents, uint32_t n,
-                       char *buf, size_t size, int plus)
+                       struct dent_attr *attrs, char *buf, size_t size, int plus)
 {
     struct fz_mount *m = fz_of(req);
+    if (plus) {
+        /* Only the entries that fit: the rest come with the next call. */
+        uint32_t fit = 0;
+        for (size_t need = 0; fit < n; fit++) {
+            need += fuse_add_direntry_plus(req, NULL, 0, ents[fit].name, NULL, 0);
+            if (need > size)
+                break;
+        }
+        n = fit;
+        dent_attrs(cn, ents, n, attrs);
+    }
     size_t pos = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct dent *e = &ents[i];
@@ -434,11 +510,10 @@ static size_t dir_fill(fuse_req_t req, struct fz_conn *cn, const struct dent *en
         if (pos + need > size)
             break;
         if (plus && !is_dot(e->name)) {
-            struct meta_attr a;
-            int rc = api_getattr(cn->c, e->ino, &a);
-            if (rc == CAIRN_ENOENT)
+            if (attrs[i].rc == CAIRN_ENOENT)
                 continue;
-            if (rc == 0) {
+            if (attrs[i].rc == 0) {
+                struct meta_attr a = attrs[i].a;
                 fz_size_merge(m, &a);
                 fz_attr_to_stat(&a, &ep.attr);
                 ep.ino = e->ino;
@@ -459,9 +534,11 @@ static size_t dir_fill(fuse_req_t req, struct fz_conn *cn, const struct dent *en
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
     struct dent *ents = malloc(FZ_READDIR_PAGE * sizeof *ents);
+    struct dent_attr *attrs = plus ? malloc(FZ_READDIR_PAGE * sizeof *attrs) : NULL;
     char *buf = malloc(size ? size : 1);
-    if (!ents || !buf) {
+    if (!ents || !buf || (plus && !attrs)) {
         free(ents);
+        free(attrs);
         free(buf);
         fuse_reply_err(req, ENOMEM);
         return;
@@ -472,13 +549,14 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
     uint32_t n = 0;
     struct fz_conn *cn = fz_conn_get(fz_of(req), req);
     int rc = dir_page(cn, ino, (uint64_t)off, max, ents, &n);
-    size_t used = rc ? 0 : dir_fill(req, cn, ents, n, buf, size, plus);
+    size_t used = rc ? 0 : dir_fill(req, cn, ents, n, attrs, buf, size, plus);
     fz_conn_put(cn);
     if (rc)
         fuse_reply_err(req, fz_errno(rc));
     else
         fuse_reply_buf(req, buf, used);
     free(ents);
+    free(attrs);
     free(buf);
 }
 

@@ -97,6 +97,18 @@ void fz_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         rc = api_lookup(cn->c, parent, name, &a);
         fz_conn_put(cn);
     }
+    struct fz_mount *m = fz_of(req);
+    if (rc == CAIRN_ENOENT && m->o.entry_timeout > 0) {
+        /* A negative entry: the kernel keeps the miss for entry_timeout
+         * (docs/fuse.md "Caching"); a name made through this mount
+         * replaces it at once (the VFS instantiates the dentry). */
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof e);
+        e.ino = 0;
+        e.entry_timeout = m->o.entry_timeout;
+        fuse_reply_entry(req, &e);
+        return;
+    }
     reply_entry_rc(req, rc, &a);
 }
 

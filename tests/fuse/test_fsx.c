@@ -610,7 +610,7 @@ static void fsx_run(const struct fsx_cfg *cfg)
 }
 
 /* Small files, many namespace operations and handles: thousands of steps. */
-TEST_T(fsx_small_files, 150)
+TEST_T(fsx_small_files, 240)
 {
     static const struct fsx_cfg cfg = {.ops = 3000,
                                        .full_every = 100,
@@ -622,7 +622,7 @@ TEST_T(fsx_small_files, 150)
 
 /* Files of a few MiB, some writes and truncates across the 64 MiB chunk
  * boundary and far out in sparse files. */
-TEST_T(fsx_large_sparse, 180)
+TEST_T(fsx_large_sparse, 240)
 {
     static const struct fsx_cfg cfg = {.ops = 1500,
                                        .full_every = 150,

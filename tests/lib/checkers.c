@@ -77,7 +77,10 @@ static int cmp_client_seq(const void *pa, const void *pb)
  * client's next acked session mutation (docs/checkers.md, "Bounds"): the
  * metadata refuses a session's older sequence number once a newer one
  * applied, so op i applied before that one or never. LIN_TIME_INF when
- * there is none (the client was killed, or the run ended). */
+ * there is none (the run ended), and for an op without completion record
+ * (its process was killed: no later op is of its session). An op without
+ * completion also ends the search for earlier ops: a client restarted
+ * under the same id is a new process with a new session. */
 static uint64_t *ck_bounds(const struct hist_op *ops, size_t n)
 {
     uint64_t *bound = malloc((n + 1) * sizeof *bound);
@@ -93,7 +96,7 @@ static uint64_t *ck_bounds(const struct hist_op *ops, size_t n)
     uint64_t next = LIN_TIME_INF;
     for (size_t k = n; k-- > 0;) {
         const struct hist_op *o = by[k];
-        if (k + 1 == n || by[k + 1]->client != o->client)
+        if (k + 1 == n || by[k + 1]->client != o->client || o->no_completion)
             next = LIN_TIME_INF;
         bound[o - ops] = o->type == HIST_UNKNOWN ? next : LIN_TIME_INF;
         if (o->type == HIST_OK && ck_session_mutation(o->op))

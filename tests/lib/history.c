@@ -208,7 +208,8 @@ static int load_invoke(struct loader *l, const struct hist_rec *r)
                           .key = r->key,
                           .call_ns = r->t_ns,
                           .ret_ns = HIST_TIME_INF,
-                          .type = HIST_UNKNOWN};
+                          .type = HIST_UNKNOWN,
+                          .no_completion = 1};
     memcpy(o->arg, r->v, sizeof o->arg);
     return 0;
 }
@@ -226,6 +227,7 @@ static int load_done(struct loader *l, const struct hist_rec *r)
             return -EINVAL;
         memcpy(o->res, r->v, sizeof o->res);
         o->type = r->type;
+        o->no_completion = 0;
         /* An unknown completion keeps ret = infinity: it may apply later. */
         if (r->type != HIST_UNKNOWN)
             o->ret_ns = r->t_ns;

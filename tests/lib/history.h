@@ -91,6 +91,11 @@ struct hist_op {
     uint64_t call_ns;
     uint64_t ret_ns;     /* HIST_TIME_INF when the outcome is unknown */
     enum hist_type type; /* HIST_OK, HIST_FAIL or HIST_UNKNOWN */
+    /* 1: an invoke without completion record (hist_load): the client process
+     * died mid-op (a later op of this client, if any, is another process,
+     * with another metadata session), or gave up without recording one (the
+     * lock workload's reset). 0 for every op with a completion. */
+    int no_completion;
 };
 
 struct hist_writer {

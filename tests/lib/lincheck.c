@@ -255,8 +255,8 @@ static int cache_dominated(const struct cache *c, const struct bits *done, const
 }
 
 /* Remember a configuration; 0, or -1 when the memo would exceed its bound. */
-static int cache_add(struct cache *c, const struct bits *done, const uint64_t *pend,
-                     uint64_t floor, const void *state, uint64_t h)
+static int cache_add(struct cache *c, const struct bits *done, const uint64_t *pend, uint64_t floor,
+                     const void *state, uint64_t h)
 {
     uint32_t first, nw = bits_window(done, &first);
     size_t pad = round8(c->state_size);
@@ -774,8 +774,7 @@ static void part_free(struct part *p)
 /* Check one partition (refs[0..k) share a key, in call order). */
 static enum lin_verdict check_part(const struct lin_model *m, const struct lin_op *ops,
                                    const uint64_t *bound, const struct part_ref *refs, size_t k,
-                                   uint64_t *steps,
-                                   uint64_t budget, struct lin_result *res)
+                                   uint64_t *steps, uint64_t budget, struct lin_result *res)
 {
     struct rep r = {res->report, sizeof res->report, 0, 0};
     uint64_t key = m->partitioned ? refs[0].key : 0;

@@ -409,6 +409,28 @@ TEST(register_unknown_bounded_by_session)
     EXPECT_PASS(ck_register, ops);
 }
 
+/* A client killed mid-op (an invoke without completion) and restarted
+ * under the same id runs a new session: no bound crosses the kill, for the
+ * killed op or for the client's earlier ones. */
+TEST(register_unknown_bound_stops_at_kill)
+{
+    struct hist_op ops[] = {
+        WRU(1, 1, 0, 10, 0),            /* recorded unknown, old process */
+        WRU(1, 2, 0, 20, 0),            /* killed: no completion record */
+        WP(1, 3, 0, 100, 110),          /* the restarted process */
+        RD(2, 1, 0, 120, 130, V(1, 3)), /* sees it */
+        RD(2, 2, 0, 200, 210, V(1, 1)), /* op 1 applied late: allowed */
+    };
+    ops[1].no_completion = 1;
+    EXPECT_PASS(ck_register, ops);
+    ops[4].res[0] = V(1, 2); /* the killed op applied late: allowed */
+    EXPECT_PASS(ck_register, ops);
+    ops[1].no_completion = 0; /* one process: both are bounded by op 3 */
+    EXPECT_FIND(ck_register, ops, "not linearizable");
+    ops[4].res[0] = V(1, 1);
+    EXPECT_FIND(ck_register, ops, "not linearizable");
+}
+
 TEST(namespace_unknown_bounded_by_session)
 {
     struct hist_op ops[] = {

@@ -45,7 +45,7 @@ static enum lin_verdict check(const struct lin_model *m, const struct lin_op *op
     return v;
 }
 
-#define EXPECT_V(want, m, ops, bound)                                                             \
+#define EXPECT_V(want, m, ops, bound)                                                              \
     do {                                                                                           \
         struct lin_result r_;                                                                      \
         enum lin_verdict v_ = check((m), (ops), (bound), LEN(ops), &r_);                           \
@@ -296,8 +296,7 @@ TEST_T(bound_long_history, 120)
 {
     struct big g = gen_big(test_rng(), 25000, 3);
     struct lin_result *r = xcalloc(1, sizeof *r);
-    CHECKF(lin_check_bounded(&lin_model_kv, g.ops, g.bound, g.n, 0, r) == LIN_OK, "%s",
-           r->report);
+    CHECKF(lin_check_bounded(&lin_model_kv, g.ops, g.bound, g.n, 0, r) == LIN_OK, "%s", r->report);
     printf("long history: %zu ops, %zu steps\n", g.n, r->explored);
     /* A read of a value written only later than the read returned. */
     for (size_t i = 0; i + 2 < g.n; i++) {
