@@ -61,6 +61,12 @@ int fz_pool_open(struct fz_mount *m)
 {
     pthread_mutex_init(&m->table_mu, NULL);
     hmap_init(&m->table);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* a stream of opens must not starve a removal */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&m->open_rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&m->pid_mu, NULL);
     hmap_init(&m->lock_pids);
     m->n_conns = 0;
@@ -114,6 +120,7 @@ void fz_pool_close(struct fz_mount *m)
     }
     m->n_conns = 0;
     pthread_mutex_destroy(&m->table_mu);
+    pthread_rwlock_destroy(&m->open_rw);
 }
 
 void fz_req_cred(fuse_req_t req, struct meta_cred *out)

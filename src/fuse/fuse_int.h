@@ -111,6 +111,13 @@ struct fz_mount {
     struct hmap lock_pids; /* POSIX owner (salted) -> pid of its last setlk */
     pthread_mutex_t table_mu;
     struct hmap table; /* ino -> struct fz_inode */
+    /* Opens (read side, from before their GETATTR to their count going up)
+     * against UNLINK and RENAME-over (write side, from the check for an
+     * open inode to the commit): a removal either sees the open and holds
+     * the inode, or commits before the open asks the leader, which then
+     * answers ENOENT (ESTALE to the kernel, which looks the name up again).
+     * Taken before any fz_inode mu. */
+    pthread_rwlock_t open_rw;
     uint32_t max_write;
     /* keep-alive thread */
     pthread_t ka_thread;

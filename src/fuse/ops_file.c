@@ -2,7 +2,8 @@
  * ops_file.c: open files and directories of `cairn mount`. Every open of an
  * inode shares one datafile (struct fz_inode, fuse_int.h); fi->fh points to
  * that entry. Close-to-open: open asks the leader for fresh attributes and
- * reopens the datafile when the inode changed elsewhere; flush, fsync and
+ * reopens the datafile when the inode changed elsewhere (create uses the
+ * CREATE reply's attributes instead, as fresh); flush, fsync and
  * the last release commit what was written, so another mount's later open
  * reads it.
  */
@@ -210,9 +211,11 @@ static int open_common(struct fz_mount *m, fuse_req_t req, uint64_t ino,
     if (!fi)
         return CAIRN_ENOMEM;
     int keep = 0;
+    pthread_rwlock_rdlock(&m->open_rw);
     pthread_mutex_lock(&fi->mu);
     int rc = inode_open(m, req, fi, known, &keep);
     pthread_mutex_unlock(&fi->mu);
+    pthread_rwlock_unlock(&m->open_rw);
     if (rc) {
         fz_inode_unref(m, fi);
         return rc;

@@ -327,15 +327,21 @@ static int send_removing(fuse_req_t req, uint64_t parent, const char *name,
                          const struct cairn_buf *cmd)
 {
     struct fz_mount *m = fz_of(req);
-    if (fz_any_open(m)) { /* else no lookup needed */
+    int rc;
+    pthread_rwlock_wrlock(&m->open_rw); /* no open between the check and the commit */
+    if (fz_any_open(m)) {               /* else no lookup needed */
         struct meta_attr a;
         struct fz_conn *cn = fz_conn_get(m, req);
-        int rc = api_lookup(cn->c, parent, name, &a);
+        rc = api_lookup(cn->c, parent, name, &a);
         fz_conn_put(cn);
-        if (rc == 0 && S_ISREG(a.mode) && fz_send_with_hold(m, req, a.ino, cmd, &rc))
+        if (rc == 0 && S_ISREG(a.mode) && fz_send_with_hold(m, req, a.ino, cmd, &rc)) {
+            pthread_rwlock_unlock(&m->open_rw);
             return rc;
+        }
     }
-    return send_cmd(req, cmd);
+    rc = send_cmd(req, cmd);
+    pthread_rwlock_unlock(&m->open_rw);
+    return rc;
 }
 
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)

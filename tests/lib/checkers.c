@@ -684,11 +684,43 @@ static void lk_lost_keys(const struct hist_op *ops, size_t n, uint64_t *lost, si
     qsort(lost, *n_lost, sizeof *lost, cmp_u64);
 }
 
+/* A client whose history ends while it may hold a lock (its last acquire or
+ * release of the key is an acquire that succeeded or whose outcome is
+ * unknown: a worker killed holding it) loses the lock when its session
+ * expires, at a time nobody recorded: a release that may take effect any
+ * time after its last op (nemesis finding 5). Written to out; returns how
+ * many. */
+static size_t lk_dead_releases(const struct hist_op *ops, size_t n, const uint64_t *lost,
+                               size_t n_lost, struct lin_op *out)
+{
+    const struct hist_op **lk = malloc((n + 1) * sizeof *lk);
+    if (!lk)
+        return 0;
+    size_t k = 0, m = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((ops[i].op == HOP_ACQUIRE || ops[i].op == HOP_RELEASE) &&
+            !has_u64(lost, n_lost, ops[i].key))
+            lk[k++] = &ops[i];
+    qsort(lk, k, sizeof *lk, cmp_lk_seq);
+    for (size_t i = 0; i < k; i++) {
+        const struct hist_op *o = lk[i];
+        int last = i + 1 == k || lk[i + 1]->client != o->client || lk[i + 1]->key != o->key;
+        if (!last || o->op != HOP_ACQUIRE || o->type == HIST_FAIL)
+            continue;
+        uint64_t from = o->type == HIST_OK ? o->ret_ns : o->call_ns;
+        out[m] = lin_from(o, LIN_LOCK_RELEASE, from, LIN_TIME_INF);
+        out[m++].out[0] = 1;
+    }
+    free(lk);
+    return m;
+}
+
 /* Acquires and releases against lincheck's lock model, which knows no
- * session expiry: locks that were lost on the way are left out. */
+ * session expiry: locks that were lost on the way are left out, and a
+ * client that ended holding one releases it some time later. */
 static int lk_lin(const struct hist_op *ops, size_t n, struct ck_result *r)
 {
-    struct lin_op *lin = malloc((n + 1) * sizeof *lin);
+    struct lin_op *lin = malloc((2 * n + 1) * sizeof *lin);
     uint64_t *lost = malloc((n + 1) * sizeof *lost);
     if (!lin || !lost) {
         free(lin);
@@ -707,6 +739,7 @@ static int lk_lin(const struct hist_op *ops, size_t n, struct ck_result *r)
         lin[m] = lin_from(o, kind, o->call_ns, o->type == HIST_UNKNOWN ? LIN_TIME_INF : o->ret_ns);
         lin[m++].out[0] = o->type == HIST_FAIL ? 0 : o->op == HOP_ACQUIRE ? o->res[0] : 1;
     }
+    m += lk_dead_releases(ops, n, lost, n_lost, lin + m);
     int rc = run_lin(&lin_model_lock, lin, NULL, m, "locks", r); /* no bounds: ck_bounds */
     free(lin);
     free(lost);
